@@ -44,6 +44,7 @@ setup(
         "ros": ["pyrealsense2>=2.55"],  # rclpy and messages come from the ROS install or the ros-* wheels
         "deploy": ["onnx>=1.16", "onnxruntime>=1.18"],
         "hf": ["transformers>=4.45", "tokenizers>=0.20"],
+        "ray": ["ray>=2.9"],  # rollout.backend: ray (env workers on other machines)
         "dev": ["pytest>=8", "pytest-timeout>=2.3"],
     },
     entry_points={
@@ -53,7 +54,9 @@ setup(
         "robot_rl.cli": [
             "spec = robot_rl.spec_cli:register",
         ],
-        "robot_rl.suites": [],
+        "robot_rl.suites": [
+            "point_reach = sim.point_reach:PointReachSuite",
+        ],
     },
     zip_safe=False,
 )
