@@ -21,3 +21,11 @@ class SpecMismatchError(RobotRLError):
 
 class BufferError(RobotRLError):
     """The rollout buffer refused an operation (bad input, wrong version, inconsistent store)."""
+
+
+class AlgorithmError(RobotRLError, ValueError):
+    """An RL algorithm got input it cannot use (wrong shapes, too small a group, bad granularity)."""
+
+
+class ScheduleError(RobotRLError):
+    """The rollout schedule got input it cannot use or was driven out of order (a batch popped before it is ready)."""

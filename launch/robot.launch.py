@@ -1,0 +1,39 @@
+"""Bring up the robot side of robot_rl on a workstation with a full ROS 2 install.
+
+    ros2 launch robot_rl robot.launch.py                 # dry run: the executor sends nothing
+    ros2 launch robot_rl robot.launch.py dry_run:=false  # commands go to the robot
+
+Parameter files come from the package share (launch/config/*.yaml); every executable below is a
+console script of this package (tests check both). See docs/ros.md for the graph.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    share = get_package_share_directory("robot_rl")
+    cameras_yaml = os.path.join(share, "launch", "config", "cameras.yaml")
+    executor_yaml = os.path.join(share, "launch", "config", "executor.yaml")
+    dry_run = LaunchConfiguration("dry_run")
+    return LaunchDescription([
+        DeclareLaunchArgument("dry_run", default_value="true",
+                              description="run every safety check but publish no robot command"),
+        DeclareLaunchArgument("cameras_params", default_value=cameras_yaml,
+                              description="camera_node parameter file"),
+        DeclareLaunchArgument("executor_params", default_value=executor_yaml,
+                              description="action_executor parameter file"),
+        # Image topics over Fast DDS need the large-data transports (docs/ros.md).
+        SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
+        Node(package="robot_rl", executable="camera_node", name="agentview_camera", output="screen",
+             parameters=[LaunchConfiguration("cameras_params")]),
+        Node(package="robot_rl", executable="camera_node", name="wrist_camera", output="screen",
+             parameters=[LaunchConfiguration("cameras_params")]),
+        Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
+             parameters=[LaunchConfiguration("executor_params"), {"dry_run": dry_run}]),
+    ])

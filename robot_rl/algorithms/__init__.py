@@ -1,0 +1,1 @@
+"""RL algorithms as importable pure functions: group advantages, the PPO loss, KL terms and the LOOP update."""

@@ -1,0 +1,360 @@
+"""LOOP (Leave-One-Out PPO), the RL update of RIPT-VLA (Tan et al. 2025, arXiv 2505.17016).
+
+One LOOP step, as in the paper's Algorithm 1:
+
+1. sample B/K contexts; run K rollouts per context with the frozen sampling policy pi_psi and
+   keep the stored per-dimension log-probs log pi_psi(a);                 (robot_rl.rollout)
+2. reward R_k in {0, 1}; drop groups whose K rewards are all equal;       (rollout.schedule)
+3. advantage A_k = R_k - mean_{j != k} R_j, copied to every policy step of rollout k;
+                                                                          (algorithms.advantages)
+4. N epochs of PPO over minibatches of the collected steps with ratio pi_theta / pi_psi
+   clipped to [1 - eps_low, 1 + eps_high]                                 (this file: loop_update)
+
+``loop_update`` does step 4 only: it reads a :class:`LoopBatch` and never touches an env
+(collection and optimisation stay separate, as in Stable-Baselines3). See docs/loop.md.
+
+Policy interface used here (robot_rl.policies)::
+
+    policy.log_prob(obs, sample, temperature=1.0, granularity="token") -> (B, H, A) | (B, H) | (B,)
+    policy.param_groups() -> {"backbone": [params], "head": [params]}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+
+from robot_rl.algorithms.advantages import AdvantageMethod, group_advantages
+from robot_rl.algorithms.kl import KLEstimator, entropy_mc, kl_divergence
+from robot_rl.algorithms.ppo import Aggregation, Granularity, aggregate, ppo_loss, reduce_log_prob
+from robot_rl.config import StrictConfig
+from robot_rl.errors import AlgorithmError
+
+
+class LoopConfig(StrictConfig):
+    """Hyper-parameters of the LOOP update (docs/loop.md maps each to the paper)."""
+
+    group_size: int = Field(8, ge=2, description="K: rollouts per context (RIPT-VLA: 8)")
+    advantage: AdvantageMethod = Field("rloo", description="rloo (A = R - leave-one-out mean) or grpo (std-normalised)")
+    grpo_eps: float = Field(1e-6, gt=0, description="added to the group std by the grpo estimator")
+    clip_low: float = Field(0.2, gt=0, lt=1, description="eps_low: ratio clipped below at 1 - clip_low")
+    clip_high: float = Field(0.2, gt=0,
+                             description="eps_high: ratio clipped above at 1 + clip_high (clip-higher: 0.28)")
+    dual_clip: float | None = Field(None, gt=1, description="c > 1: loss of A < 0 elements capped at -c A; null = off")
+    log_ratio_clamp: float | None = Field(20.0, gt=0, description="clamp log-ratio to [-x, x] before exp; null = off")
+    granularity: Granularity = Field(
+        "token", description="one ratio per token (action dim), action (sum over A) or chunk (sum over H, A)")
+    aggregation: Aggregation = Field("token-mean", description="how element losses become one scalar (docs/loop.md)")
+    ppo_epochs: int = Field(4, ge=1, description="N: passes over the collected batch")
+    minibatch_size: int = Field(64, ge=1, description="policy steps per optimiser step")
+    microbatch_size: int | None = Field(
+        None, ge=1, description="policy steps per forward/backward (gradient accumulation); null = minibatch_size")
+    shuffle: bool = Field(True, description="reshuffle the steps every epoch")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="clip the global gradient norm; null = no clipping")
+    lr_backbone: float = Field(1e-5, ge=0, description="learning rate of the policy's backbone parameters")
+    lr_head: float = Field(1e-4, ge=0, description="learning rate of the policy's action-head parameters")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
+    kl_coef: float = Field(0.0, ge=0, description="weight of the KL penalty to a frozen reference; 0 = off")
+    kl_estimator: KLEstimator = Field("k3", description="k1, k2 or k3 estimator for the reference KL")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature; the same value must score the ratios")
+    target_kl: float | None = Field(
+        None, gt=0, description="stop the epochs early once an epoch's approx_kl exceeds this")
+
+    @model_validator(mode="after")
+    def _microbatch_divides(self) -> LoopConfig:
+        if self.microbatch_size is not None and self.microbatch_size > self.minibatch_size:
+            raise ValueError(f"microbatch_size ({self.microbatch_size}) must be <= "
+                             f"minibatch_size ({self.minibatch_size})")
+        return self
+
+
+class LoopPolicy(Protocol):
+    """What :func:`loop_update` needs from a policy."""
+
+    def log_prob(self, obs: dict[str, Any], sample: Any, temperature: float = 1.0,
+                 granularity: str = "token") -> torch.Tensor: ...
+
+    def param_groups(self) -> dict[str, list[torch.nn.Parameter]]: ...
+
+
+def loop_advantages(rewards: torch.Tensor | np.ndarray, cfg: LoopConfig) -> torch.Tensor:
+    """Advantages of (G, K) group rewards with the estimator the config selects, (G, K) -> (G, K)."""
+    if torch.as_tensor(rewards).ndim == 2 and torch.as_tensor(rewards).shape[1] != cfg.group_size:
+        raise AlgorithmError(f"rewards have {torch.as_tensor(rewards).shape[1]} rollouts per group; "
+                             f"group_size is {cfg.group_size}")
+    return group_advantages(rewards, cfg.advantage, eps=cfg.grpo_eps)
+
+
+def _index(x: Any, idx: torch.Tensor, n: int) -> Any:
+    """Rows ``idx`` of a tensor / array / list whose first dimension is N; anything else unchanged."""
+    if isinstance(x, torch.Tensor) and x.ndim >= 1 and x.shape[0] == n:
+        return x[idx.to(x.device)]
+    if isinstance(x, np.ndarray) and x.ndim >= 1 and x.shape[0] == n:
+        return x[idx.cpu().numpy()]
+    if isinstance(x, list) and len(x) == n:
+        return [x[i] for i in idx.tolist()]
+    if isinstance(x, dict):
+        return {k: _index(v, idx, n) for k, v in x.items()}
+    return x
+
+
+def index_sample(sample: Any, idx: torch.Tensor, n: int) -> Any:
+    """Rows ``idx`` of a batched PolicySample (a dataclass, NamedTuple or dict of (N, ...) fields)."""
+    if dataclasses.is_dataclass(sample) and not isinstance(sample, type):
+        fields = {f.name: _index(getattr(sample, f.name), idx, n) for f in dataclasses.fields(sample)}
+        return dataclasses.replace(sample, **fields)
+    if isinstance(sample, tuple) and hasattr(sample, "_replace"):
+        return sample._replace(**{k: _index(v, idx, n) for k, v in sample._asdict().items()})
+    if isinstance(sample, dict):
+        return _index(sample, idx, n)
+    raise AlgorithmError("sample must be a dataclass, NamedTuple or dict of batched fields; "
+                         f"got {type(sample).__name__}")
+
+
+@dataclasses.dataclass
+class LoopBatch:
+    """N policy steps collected by the sampling policy pi_psi, with one advantage per step.
+
+    obs:          {"images": {cam: uint8 (N, H_img, W_img, 3)}, "proprio": float32 (N, D),
+                   "instruction": list[str] of length N}; tensors or numpy arrays.
+    sample:       the policy's PolicySample batched over N: action (N, H, A), tokens (N, H, A) or
+                  None, raw_action (N, H, A) or None, log_prob (N, H, A) = per-dimension
+                  log pi_psi of the sampled chunk at ``LoopConfig.temperature``.
+    advantages:   float (N,): the advantage of the episode each step belongs to.
+    mask:         bool (N,) or None: False for steps that must not count (padding). None = all.
+    ref_log_prob: float (N, H, A) or None: per-dimension log-probs under a frozen reference
+                  policy; only read when ``kl_coef > 0`` (computed from ``ref_policy`` if None).
+    """
+
+    obs: dict[str, Any]
+    sample: Any
+    advantages: torch.Tensor
+    mask: torch.Tensor | None = None
+    ref_log_prob: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.advantages.shape[0])
+
+    @property
+    def old_log_prob(self) -> torch.Tensor:
+        """Per-dimension sampling log-probs, (N, H, A)."""
+        lp = self.sample["log_prob"] if isinstance(self.sample, dict) else getattr(self.sample, "log_prob", None)
+        if not isinstance(lp, torch.Tensor):
+            raise AlgorithmError("batch.sample.log_prob must be a tensor of per-dimension sampling log-probs (N, H, A)")
+        return lp
+
+    def validate(self) -> None:
+        """Raise :class:`AlgorithmError` naming the first field whose shape does not fit."""
+        n = len(self)
+        if self.advantages.ndim != 1:
+            raise AlgorithmError(f"advantages must be (N,); got {tuple(self.advantages.shape)}")
+        if not torch.isfinite(self.advantages).all():
+            raise AlgorithmError("advantages contain NaN or inf")
+        lp = self.old_log_prob
+        if lp.ndim != 3 or lp.shape[0] != n:
+            raise AlgorithmError(f"sample.log_prob must be (N, H, A) with N={n}; got {tuple(lp.shape)}")
+        if self.mask is not None and tuple(self.mask.shape) != (n,):
+            raise AlgorithmError(f"mask must be (N,) = ({n},); got {tuple(self.mask.shape)}")
+        if self.ref_log_prob is not None and self.ref_log_prob.shape != lp.shape:
+            raise AlgorithmError(f"ref_log_prob must match sample.log_prob {tuple(lp.shape)}; "
+                                 f"got {tuple(self.ref_log_prob.shape)}")
+        for key in ("proprio", "instruction"):
+            value = self.obs.get(key)
+            if value is not None and len(value) != n:
+                raise AlgorithmError(f"obs['{key}'] has {len(value)} rows; the batch has N={n}")
+        for cam, img in self.obs.get("images", {}).items():
+            if len(img) != n:
+                raise AlgorithmError(f"obs['images']['{cam}'] has {len(img)} rows; the batch has N={n}")
+
+    def select(self, idx: torch.Tensor) -> LoopBatch:
+        """The rows ``idx`` (LongTensor) of every field."""
+        n = len(self)
+        return LoopBatch(
+            obs=_index(self.obs, idx, n),
+            sample=index_sample(self.sample, idx, n),
+            advantages=self.advantages[idx.to(self.advantages.device)],
+            mask=None if self.mask is None else self.mask[idx.to(self.mask.device)],
+            ref_log_prob=None if self.ref_log_prob is None else self.ref_log_prob[idx.to(self.ref_log_prob.device)],
+        )
+
+
+def make_optimizer(policy: LoopPolicy, cfg: LoopConfig) -> torch.optim.AdamW:
+    """AdamW with the backbone at ``lr_backbone`` and the action head at ``lr_head``."""
+    groups = policy.param_groups()
+    unknown = set(groups) - {"backbone", "head"}
+    if unknown:
+        raise AlgorithmError(f"policy.param_groups() keys must be 'backbone' and 'head'; got extra {sorted(unknown)}")
+    param_groups = []
+    for name, lr in (("backbone", cfg.lr_backbone), ("head", cfg.lr_head)):
+        params = [p for p in groups.get(name, []) if p.requires_grad]
+        if params:
+            param_groups.append({"params": params, "lr": lr, "name": name})
+    if not param_groups:
+        raise AlgorithmError("policy.param_groups() holds no trainable parameters")
+    return torch.optim.AdamW(param_groups, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def _reference_log_prob(ref_policy: LoopPolicy, batch: LoopBatch, cfg: LoopConfig) -> torch.Tensor:
+    """log pi_ref of every sampled element at the configured granularity, in chunks of one microbatch."""
+    chunk = cfg.microbatch_size or cfg.minibatch_size
+    n = len(batch)
+    out = []
+    for start in range(0, n, chunk):
+        part = batch.select(torch.arange(start, min(start + chunk, n)))
+        out.append(ref_policy.log_prob(part.obs, part.sample, temperature=cfg.temperature,
+                                       granularity=cfg.granularity).float().cpu())
+    return torch.cat(out)
+
+
+class _Mean:
+    """Running weighted means of named statistics, plus min/max for the ratio extremes."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+        self.weight: dict[str, float] = defaultdict(float)
+        self.low = math.inf
+        self.high = -math.inf
+
+    def add(self, name: str, value: float, weight: float = 1.0) -> None:
+        self.total[name] += value * weight
+        self.weight[name] += weight
+
+    def get(self, name: str, default: float = 0.0) -> float:
+        return self.total[name] / self.weight[name] if self.weight.get(name) else default
+
+
+def loop_update(
+    policy: LoopPolicy,
+    optimizer: torch.optim.Optimizer,
+    batch: LoopBatch,
+    cfg: LoopConfig,
+    ref_policy: LoopPolicy | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """Run ``cfg.ppo_epochs`` PPO epochs over ``batch``; return metrics with namespaced keys.
+
+    :param policy: pi_theta, updated in place through ``optimizer``. Its train/eval mode is left
+        as the caller set it: eval mode (no dropout) makes the first-epoch ratios exactly 1.
+    :param optimizer: e.g. from :func:`make_optimizer`; its parameters are the ones clipped.
+    :param batch: see :class:`LoopBatch`.
+    :param ref_policy: frozen reference for the KL penalty (only used when ``kl_coef > 0`` and
+        ``batch.ref_log_prob`` is None).
+    :param generator: RNG for the minibatch permutation (None: torch's global RNG).
+    :return: ``losses/pg_loss``, ``losses/kl_ref``, ``losses/total``, ``losses/approx_kl``,
+        ``losses/approx_kl_k1``, ``charts/clipfrac`` (+ ``_low``, ``_high``, ``dual_``),
+        ``charts/ratio_mean/min/max``, ``charts/advantage_mean/std``, ``charts/entropy``,
+        ``charts/grad_norm`` (before clipping, mean over optimiser steps), ``charts/grad_norm_max``,
+        ``charts/optimizer_steps``, ``charts/skipped_steps`` (non-finite gradients),
+        ``charts/ppo_epochs_run``, ``charts/policy_steps``, ``charts/lr_<group>``.
+    """
+    batch.validate()
+    n = len(batch)
+    mb_size = cfg.minibatch_size
+    micro_size = cfg.microbatch_size or mb_size
+    # The sampling policy's log-probs at the ratio granularity: log pi_psi(a), fixed for all epochs.
+    old_logp = reduce_log_prob(batch.old_log_prob.detach().float().cpu(), cfg.granularity)  # (N,) | (N, H) | (N, H, A)
+    # Index bookkeeping stays on the CPU; ppo_loss moves what it needs to the policy's device.
+    mask = batch.mask.to("cpu", torch.bool) if batch.mask is not None else torch.ones(n, dtype=torch.bool)
+    elements_per_step = int(np.prod(old_logp.shape[1:], dtype=np.int64))
+
+    ref_logp = None
+    if cfg.kl_coef > 0:
+        if batch.ref_log_prob is not None:
+            ref_logp = reduce_log_prob(batch.ref_log_prob.detach().float().cpu(), cfg.granularity)
+        elif ref_policy is not None:
+            ref_logp = _reference_log_prob(ref_policy, batch, cfg)
+        else:
+            raise AlgorithmError("kl_coef > 0 needs batch.ref_log_prob or a ref_policy")
+
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    stats = _Mean()
+    optimizer_steps = skipped_steps = epochs_run = 0
+    grad_norm_max = 0.0
+    for epoch in range(cfg.ppo_epochs):
+        order = torch.randperm(n, generator=generator) if cfg.shuffle else torch.arange(n)
+        epoch_kl = _Mean()
+        for mb_start in range(0, n, mb_size):
+            mb_idx = order[mb_start:mb_start + mb_size]
+            mb_mask = mask[mb_idx]
+            # Denominator of the whole minibatch, so microbatch gradients add up to the minibatch's.
+            if cfg.aggregation == "token-mean":
+                mb_weight = float(mb_mask.sum()) * elements_per_step
+            else:
+                mb_weight = float(mb_mask.sum())
+            if mb_weight == 0:
+                continue  # nothing valid: no gradient, no optimiser step
+            optimizer.zero_grad(set_to_none=True)
+            for micro_start in range(0, len(mb_idx), micro_size):
+                idx = mb_idx[micro_start:micro_start + micro_size]
+                micro = batch.select(idx)
+                new_logp = policy.log_prob(micro.obs, micro.sample, temperature=cfg.temperature,
+                                           granularity=cfg.granularity)  # log pi_theta(a)
+                if new_logp.shape != old_logp[idx].shape:
+                    raise AlgorithmError(f"policy.log_prob(granularity={cfg.granularity!r}) returned "
+                                         f"{tuple(new_logp.shape)}; expected {tuple(old_logp[idx].shape)}")
+                pg_loss, pg = ppo_loss(new_logp, old_logp[idx], micro.advantages, mask[idx],
+                                       clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
+                                       log_ratio_clamp=cfg.log_ratio_clamp, aggregation=cfg.aggregation)
+                loss = pg_loss
+                if ref_logp is not None:
+                    kl_ref, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], cfg.kl_estimator), mask[idx],
+                                          cfg.aggregation)
+                    loss = loss + cfg.kl_coef * kl_ref
+                    stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
+                weight = float(pg["weight"])
+                if weight > 0:
+                    (loss * (weight / mb_weight)).backward()
+
+                # Diagnostics, weighted by valid elements (ratios) or by the loss denominator (losses).
+                valid = float(pg["num_valid"])
+                stats.add("losses/pg_loss", float(pg["pg_loss"]), weight)
+                stats.add("losses/total", float(loss.detach()), weight)
+                for key in ("approx_kl", "approx_kl_k1"):
+                    stats.add(f"losses/{key}", float(pg[key]), valid)
+                for key in ("clipfrac", "clipfrac_low", "clipfrac_high", "dual_clipfrac", "ratio_mean"):
+                    stats.add(f"charts/{key}", float(pg[key]), valid)
+                stats.add("charts/entropy", float(entropy_mc(new_logp, mask[idx])), valid)  # per element, MC
+                epoch_kl.add("approx_kl", float(pg["approx_kl"]), valid)
+                if valid > 0:
+                    stats.low = min(stats.low, float(pg["ratio_min"]))
+                    stats.high = max(stats.high, float(pg["ratio_max"]))
+
+            max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else math.inf
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+            if not math.isfinite(grad_norm):
+                skipped_steps += 1  # a NaN/inf gradient would poison Adam's moments: skip the step
+                optimizer.zero_grad(set_to_none=True)
+                continue
+            optimizer.step()
+            optimizer_steps += 1
+            stats.add("charts/grad_norm", grad_norm)
+            grad_norm_max = max(grad_norm_max, grad_norm)
+        epochs_run = epoch + 1
+        if cfg.target_kl is not None and epoch_kl.get("approx_kl") > cfg.target_kl:
+            break  # the policy has moved far enough from pi_psi for this batch
+
+    adv_valid = batch.advantages.float()[mask.to(batch.advantages.device)]
+    metrics = {key: stats.get(key) for key in stats.total}
+    metrics.update({
+        "charts/ratio_min": stats.low if math.isfinite(stats.low) else 1.0,
+        "charts/ratio_max": stats.high if math.isfinite(stats.high) else 1.0,
+        "charts/advantage_mean": float(adv_valid.mean()) if adv_valid.numel() else 0.0,
+        "charts/advantage_std": float(adv_valid.std(unbiased=False)) if adv_valid.numel() else 0.0,
+        "charts/grad_norm_max": grad_norm_max,
+        "charts/optimizer_steps": float(optimizer_steps),
+        "charts/skipped_steps": float(skipped_steps),
+        "charts/ppo_epochs_run": float(epochs_run),
+        "charts/policy_steps": float(mask.sum()),
+    })
+    for group in optimizer.param_groups:
+        metrics[f"charts/lr_{group.get('name', 'group')}"] = float(group["lr"])
+    return metrics
+

@@ -1,0 +1,32 @@
+"""Topic and service names of the robot_rl ROS 2 graph (docs/ros.md has the full table).
+
+Kept in the core, free of rclpy, so configs can default to them and tests can check launch
+files against them without ROS installed.
+"""
+
+ACTION_CHUNK = "/robot_rl/action_chunk"              # std_msgs/Float32MultiArray, [H, A] layout
+ACTION_CHUNK_STAMP = "/robot_rl/action_chunk_stamp"  # std_msgs/Header: observation stamp + chunk checksum
+ESTOP = "/robot_rl/estop"                            # std_msgs/Bool, True latches the e-stop
+CLEAR_ESTOP = "/robot_rl/clear_estop"                # std_srvs/Trigger
+POLICY_HEARTBEAT = "/robot_rl/heartbeat/policy"      # std_msgs/Header, published by policy_node
+PANEL_HEARTBEAT = "/robot_rl/heartbeat/panel"        # std_msgs/Header, published by the label panel
+EE_POSE = "/robot_rl/ee_pose"                        # geometry_msgs/PoseStamped, from the robot driver
+COMMAND_POSE = "/robot_rl/command/pose"              # geometry_msgs/PoseStamped target
+COMMAND_TWIST = "/robot_rl/command/twist"            # geometry_msgs/TwistStamped (MoveIt Servo)
+COMMAND_GRIPPER = "/robot_rl/command/gripper"        # std_msgs/Float64 in [-1 close, +1 open]
+DIAGNOSTICS = "/diagnostics"                         # diagnostic_msgs/DiagnosticArray
+
+
+def image_topic(camera: str) -> str:
+    """``<camera>/image_raw``: sensor_msgs/Image, rgb8."""
+    return f"{camera}/image_raw"
+
+
+def camera_info_topic(camera: str) -> str:
+    """``<camera>/camera_info``: sensor_msgs/CameraInfo."""
+    return f"{camera}/camera_info"
+
+
+def depth_topic(camera: str) -> str:
+    """``<camera>/depth/image_raw``: sensor_msgs/Image, 16UC1 in millimetres, aligned to colour."""
+    return f"{camera}/depth/image_raw"

@@ -1,0 +1,30 @@
+"""The safety layer's pure logic (DESIGN.md §5): no ROS, no clocks of its own, no I/O.
+
+Everything here takes the current time as an argument so it can be tested with known answers:
+
+- :mod:`~robot_rl.safety.limits`: workspace box, per-step and velocity clamps, NaN/inf rejection.
+- :mod:`~robot_rl.safety.rotations`: the quaternion / axis-angle arithmetic the limits need.
+- :mod:`~robot_rl.safety.schedule`: absolute target times for the actions of a chunk, late ones dropped.
+- :mod:`~robot_rl.safety.watchdog`: e-stop latch, heartbeats, stale chunks and observations -> mode.
+- :mod:`~robot_rl.safety.refusals`: refusal reasons, their counts and rate-limited logging.
+
+``ros_nodes.executor`` is a thin adapter that feeds messages into these and publishes the result.
+"""
+
+from robot_rl.safety.limits import SafetyLimits, StepOutcome, apply_ee_delta, check_finite
+from robot_rl.safety.refusals import Reason, RefusalLog
+from robot_rl.safety.schedule import ChunkSchedule
+from robot_rl.safety.watchdog import Mode, Watchdog, WatchdogConfig
+
+__all__ = [
+    "ChunkSchedule",
+    "Mode",
+    "Reason",
+    "RefusalLog",
+    "SafetyLimits",
+    "StepOutcome",
+    "Watchdog",
+    "WatchdogConfig",
+    "apply_ee_delta",
+    "check_finite",
+]

@@ -1,0 +1,78 @@
+"""Absolute target times for the actions of a chunk; late actions are dropped, never replayed.
+
+A chunk (H, A) computed from an observation captured at ``stamp`` targets its action ``i`` at::
+
+    t_i = stamp + latency_s + i / rate_hz
+
+At a control tick at time ``now`` the action due is the one with ``|t_i - now| <= tolerance``
+(half a period by default, so exactly one action is due per tick at the control rate). Actions
+whose window has passed without being executed are counted as late and skipped: executing an
+old action at the wrong time is worse than not executing it. A newer chunk replaces the current
+one (receding horizon); a chunk older than the current one is refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ChunkSchedule:
+    """Holds the chunk being executed and answers "which action now?" at each tick."""
+
+    def __init__(self, rate_hz: float, latency_s: float = 0.0, tolerance_s: float | None = None) -> None:
+        if rate_hz <= 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        self.period_s = 1.0 / rate_hz
+        self.latency_s = latency_s
+        self.tolerance_s = 0.5 * self.period_s if tolerance_s is None else tolerance_s
+        self.chunk: np.ndarray | None = None  # (H, A)
+        self.stamp_s: float | None = None
+        self._next_index = 0
+        self.late_dropped = 0  # total over the schedule's life
+
+    def target_time(self, index: int) -> float:
+        """Absolute target time [s] of action ``index`` of the current chunk."""
+        if self.stamp_s is None:
+            raise RuntimeError("no chunk loaded")
+        return self.stamp_s + self.latency_s + index * self.period_s
+
+    def set_chunk(self, chunk: np.ndarray, stamp_s: float) -> bool:
+        """Replace the current chunk with ``chunk`` (H, A) stamped ``stamp_s``.
+
+        Returns False (and keeps the current chunk) when ``stamp_s`` is not newer than it.
+        """
+        if self.stamp_s is not None and stamp_s <= self.stamp_s:
+            return False
+        self.chunk = np.asarray(chunk)
+        self.stamp_s = stamp_s
+        self._next_index = 0
+        return True
+
+    def action_at(self, now_s: float) -> tuple[int, np.ndarray] | None:
+        """The action due at ``now_s`` as ``(index, action (A,))``, or None if none is due.
+
+        Actions whose window ended before ``now_s`` are skipped and counted in ``late_dropped``.
+        Each action is returned at most once.
+        """
+        if self.chunk is None:
+            return None
+        horizon = self.chunk.shape[0]
+        while self._next_index < horizon:
+            t = self.target_time(self._next_index)
+            if t < now_s - self.tolerance_s:  # its window has passed: late
+                self.late_dropped += 1
+                self._next_index += 1
+                continue
+            if t <= now_s + self.tolerance_s:
+                i = self._next_index
+                self._next_index += 1
+                return i, self.chunk[i]
+            return None  # next action not due yet
+        return None
+
+    def exhausted(self, now_s: float) -> bool:
+        """True when no action of the current chunk can still become due."""
+        if self.chunk is None:
+            return True
+        return self.target_time(self.chunk.shape[0] - 1) < now_s - self.tolerance_s or \
+            self._next_index >= self.chunk.shape[0]

@@ -1,0 +1,317 @@
+"""action_executor: turns stamped action chunks into robot commands, safely (DESIGN.md §5).
+
+Inputs: ``/robot_rl/action_chunk`` + ``/robot_rl/action_chunk_stamp`` (paired by checksum, see
+robot_rl.ros_config.chunk_layout), the end-effector pose, ``/robot_rl/estop`` (latched until the
+``/robot_rl/clear_estop`` service clears it), heartbeats. Every control period (the spec's rate)
+a tick asks the :class:`~robot_rl.safety.watchdog.Watchdog` for the mode, takes the action due
+now from the :class:`~robot_rl.safety.schedule.ChunkSchedule`, makes it safe with
+:func:`~robot_rl.safety.limits.apply_ee_delta`, and publishes a PoseStamped target or a
+TwistStamped (MoveIt Servo) plus a gripper command, unless ``dry_run`` (the default), in which
+case it only logs and counts what it would have sent. Refusals are counted per reason on
+``/diagnostics`` and logged at most once per reason per ``log_interval_s``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import Bool, Float32MultiArray, Float64, Header
+from std_srvs.srv import Trigger
+
+from robot_rl.errors import ConfigError
+from robot_rl.ros_config import topics
+from robot_rl.ros_config.chunk_layout import chunk_checksum
+from robot_rl.ros_config.executor import ExecutorConfig, check_ee_delta_spec
+from robot_rl.safety import ChunkSchedule, Mode, Reason, RefusalLog, Watchdog, apply_ee_delta, check_finite
+from robot_rl.spec import load_spec
+from ros_nodes import qos
+from ros_nodes.executor.commands import pose_command, twist_command, zero_twist
+from ros_nodes.messages import ERROR, OK, WARN, diagnostic_array, msg_to_chunk, pose_to_arrays, stamp_to_s
+from ros_nodes.params import NodeParams
+
+# Reasons that reject an incoming message (as opposed to a tick that commands nothing).
+_MESSAGE_REASONS = {Reason.BAD_LAYOUT, Reason.NONFINITE, Reason.UNSTAMPED_CHUNK, Reason.STALE_OBSERVATION,
+                    Reason.OUT_OF_ORDER, Reason.BAD_POSE}
+_STATIC = ["spec", "command_type", "command_frame", "pose_command_topic", "twist_command_topic",
+           "gripper_command_topic", "ee_pose_topic", "heartbeat_topics", "diagnostics_period_s"]
+
+
+class ActionExecutor(Node):
+    """The safety layer; see the module docstring. ``dry_run`` and all limits may change at runtime."""
+
+    def __init__(self) -> None:
+        super().__init__("action_executor")
+        self.params = NodeParams(self, ExecutorConfig, on_change=self._reconfigure, static=_STATIC)
+        cfg: ExecutorConfig = self.params.config
+        self.cfg = cfg
+        try:
+            self.spec = load_spec(cfg.spec)
+        except KeyError as err:
+            raise ConfigError(f"action_executor: spec: {err.args[0]}") from None
+        check_ee_delta_spec(self.spec)
+        self.period = self.spec.control_period_s
+        self.schedule = ChunkSchedule(self.spec.control_rate_hz, cfg.action_latency_s)
+        self.watchdog = Watchdog(cfg.watchdog, cfg.heartbeat_topics)
+        self.refusals = RefusalLog(cfg.log_interval_s)
+        self.stats: Counter[str] = Counter()
+        self.mode = Mode.IDLE
+        self.hold_pose: tuple[np.ndarray, np.ndarray] | None = None
+        self.ee_pose: tuple[np.ndarray, np.ndarray, float] | None = None  # position, quaternion, stamp [s]
+        self._pending_chunks: dict[str, tuple[np.ndarray, float]] = {}  # checksum -> (chunk (H, A), arrival)
+        self._pending_stamps: dict[str, tuple[float, float]] = {}       # checksum -> (stamp, arrival)
+        self._late_seen = 0
+
+        self.create_subscription(Float32MultiArray, topics.ACTION_CHUNK, self._on_chunk, qos.RELIABLE)
+        self.create_subscription(Header, topics.ACTION_CHUNK_STAMP, self._on_stamp, qos.RELIABLE)
+        self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
+        self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED)
+        for name in cfg.heartbeat_topics:
+            self.create_subscription(Header, name, lambda _msg, n=name: self.watchdog.heartbeat(n, self._now()),
+                                     qos.SENSOR)
+        self.create_service(Trigger, topics.CLEAR_ESTOP, self._on_clear_estop)
+        if cfg.command_type == "pose":
+            self.command_pub = self.create_publisher(PoseStamped, cfg.pose_command_topic, qos.RELIABLE)
+        else:
+            self.command_pub = self.create_publisher(TwistStamped, cfg.twist_command_topic, qos.RELIABLE)
+        self.gripper_pub = (self.create_publisher(Float64, cfg.gripper_command_topic, qos.RELIABLE)
+                            if cfg.gripper_command_topic and self.spec.action_dim == 7 else None)
+        self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
+        self.create_timer(self.period, self._tick)
+        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f"executing '{self.spec.name}' chunks {self.spec.chunk_shape} at {self.spec.control_rate_hz} Hz as "
+            f"{cfg.command_type} commands; dry_run={'ON (nothing is sent)' if cfg.dry_run else 'OFF'}")
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _refuse(self, reason: Reason, detail: str = "", n: int = 1) -> None:
+        suffix = self.refusals.record(reason, self._now(), n)
+        if suffix is not None:
+            self.get_logger().warning(f"refused ({reason.value}){': ' + detail if detail else ''}{suffix}")
+
+    def _reconfigure(self, cfg: ExecutorConfig) -> None:
+        if cfg.dry_run != self.cfg.dry_run:
+            self.get_logger().warning(f"dry_run switched {'ON' if cfg.dry_run else 'OFF: commands go to the robot'}")
+        self.cfg = cfg
+        self.watchdog.config = cfg.watchdog
+        self.schedule.latency_s = cfg.action_latency_s
+        self.refusals.interval_s = cfg.log_interval_s
+
+    # ---- inputs -----------------------------------------------------------------------------
+
+    def _on_chunk(self, msg: Float32MultiArray) -> None:
+        chunk, why = msg_to_chunk(msg, self.spec.chunk_shape)
+        if chunk is None:
+            self._refuse(Reason.BAD_LAYOUT, why)
+            return
+        if not check_finite(chunk):
+            self._refuse(Reason.NONFINITE, f"chunk has {int(np.sum(~np.isfinite(chunk)))} NaN/inf values")
+            return
+        key = chunk_checksum(chunk)
+        self._pending_chunks[key] = (chunk, self._now())
+        self._pair(key)
+
+    def _on_stamp(self, msg: Header) -> None:
+        if not msg.frame_id.startswith("crc32:"):
+            self._refuse(Reason.UNSTAMPED_CHUNK, f"stamp frame_id {msg.frame_id!r} is not a chunk checksum")
+            return
+        self._pending_stamps[msg.frame_id] = (stamp_to_s(msg.stamp), self._now())
+        self._pair(msg.frame_id)
+
+    def _pair(self, key: str) -> None:
+        if key not in self._pending_chunks or key not in self._pending_stamps:
+            return
+        chunk, _ = self._pending_chunks.pop(key)
+        stamp, _ = self._pending_stamps.pop(key)
+        now = self._now()
+        age = now - stamp
+        if age > self.cfg.max_observation_age_s:
+            self._refuse(Reason.STALE_OBSERVATION, f"observation is {age:.3f} s old "
+                                                   f"(max_observation_age_s {self.cfg.max_observation_age_s})")
+            return
+        if not self.schedule.set_chunk(chunk, stamp):
+            self._refuse(Reason.OUT_OF_ORDER, f"chunk stamped {stamp:.3f} is not newer than {self.schedule.stamp_s:.3f}")
+            return
+        self.watchdog.chunk_received(now)
+        self.stats["chunks_accepted"] += 1
+
+    def _expire_pending(self, now: float) -> None:
+        timeout = self.cfg.stamp_pairing_timeout_s
+        for key in [k for k, (_, t) in self._pending_chunks.items() if now - t > timeout]:
+            del self._pending_chunks[key]
+            self._refuse(Reason.UNSTAMPED_CHUNK, f"no stamp with checksum {key} within {timeout} s")
+        for key in [k for k, (_, t) in self._pending_stamps.items() if now - t > timeout]:
+            del self._pending_stamps[key]  # its chunk was rejected or lost: nothing to execute
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        pos, quat = pose_to_arrays(msg)
+        if not (check_finite(pos) and check_finite(quat)) or np.linalg.norm(quat) < 1e-6:
+            self._refuse(Reason.BAD_POSE, "end-effector pose has NaN/inf or a zero quaternion")
+            return
+        if msg.header.frame_id != self.cfg.command_frame:
+            self._refuse(Reason.BAD_POSE, f"end-effector pose in frame {msg.header.frame_id!r}, "
+                                          f"commands are in {self.cfg.command_frame!r}")
+            return
+        stamp = stamp_to_s(msg.header.stamp)
+        self.ee_pose = (pos, quat, stamp if stamp > 0 else self._now())
+
+    def _on_estop(self, msg: Bool) -> None:
+        was = self.watchdog.estopped
+        self.watchdog.estop(bool(msg.data), self._now())
+        if self.watchdog.estopped and not was:
+            self.get_logger().error("E-STOP latched: no commands until /robot_rl/clear_estop")
+            self._enter_stop()
+
+    def _on_clear_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.watchdog.clear_estop(self._now())
+        self.get_logger().warning(f"clear_estop: {response.message}")
+        if response.success:
+            self.schedule = ChunkSchedule(self.spec.control_rate_hz, self.cfg.action_latency_s)
+            self._late_seen = 0
+        return response
+
+    # ---- control tick -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = self._now()
+        self._expire_pending(now)
+        mode, reason = self.watchdog.mode(now)
+        if mode != self.mode:
+            self.get_logger().info(f"mode {self.mode.value} -> {mode.value}{f' ({reason.value})' if reason else ''}")
+            if mode in (Mode.STOP, Mode.ESTOP, Mode.IDLE):
+                self._enter_stop()
+        self.mode = mode
+        if mode in (Mode.STOP, Mode.ESTOP, Mode.IDLE):
+            self._refuse(reason)
+            return
+        if mode == Mode.HOLD:
+            self._refuse(reason)
+            self._hold(now)
+            return
+        due = self.schedule.action_at(now)
+        late = self.schedule.late_dropped - self._late_seen
+        if late:
+            self._late_seen = self.schedule.late_dropped
+            self._refuse(Reason.LATE_ACTION, f"{late} action(s) passed their target time", n=late)
+        if due is None:
+            self._refuse(Reason.NO_ACTION_DUE)
+            self._hold(now)
+            return
+        index, action = due
+        if self.ee_pose is None:
+            self._refuse(Reason.NO_EE_POSE, f"nothing on {self.cfg.ee_pose_topic}")
+            self._hold(now)
+            return
+        pos, quat, pose_stamp = self.ee_pose
+        if now - pose_stamp > self.cfg.max_ee_pose_age_s:
+            self._refuse(Reason.STALE_EE_POSE, f"end-effector pose is {now - pose_stamp:.3f} s old")
+            self._hold(now)
+            return
+        outcome = apply_ee_delta(pos, quat, action, self.period, self.cfg.limits,
+                                 self.spec.action_low, self.spec.action_high)
+        if not outcome.ok:
+            self._refuse(outcome.refused, f"action {index} at position {np.round(pos, 3).tolist()}")
+            self._hold(now)
+            return
+        for clamp in outcome.clamps:
+            self._refuse(clamp, f"action {index} clamped")
+        stamp = self.get_clock().now().to_msg()
+        if self.cfg.command_type == "pose":
+            msg = pose_command(outcome.position, outcome.orientation, stamp, self.cfg.command_frame)
+        else:
+            msg = twist_command(pos, quat, outcome.position, outcome.orientation, self.period, stamp,
+                                self.cfg.command_frame)
+        self.hold_pose = (outcome.position, outcome.orientation)
+        self._send(msg, outcome.gripper, f"action {index}")
+
+    def _hold(self, now: float) -> None:
+        """Keep still: re-send the last target (pose) or zero velocity (twist)."""
+        stamp = self.get_clock().now().to_msg()
+        if self.cfg.command_type == "twist":
+            self._send(zero_twist(stamp, self.cfg.command_frame), None, "hold", hold=True)
+        elif self.hold_pose is not None:
+            self._send(pose_command(*self.hold_pose, stamp, self.cfg.command_frame), None, "hold", hold=True)
+
+    def _enter_stop(self) -> None:
+        """Stop: one zero twist for velocity control (Servo would coast otherwise), then silence."""
+        self.hold_pose = None
+        if self.cfg.command_type == "twist":
+            self._send(zero_twist(self.get_clock().now().to_msg(), self.cfg.command_frame), None, "stop", hold=True)
+
+    def _send(self, msg: PoseStamped | TwistStamped, gripper: float | None, what: str, hold: bool = False) -> None:
+        self.stats["hold_commands" if hold else "commands"] += 1
+        if self.cfg.dry_run:
+            self.stats["dry_run_suppressed"] += 1
+            if self.refusals.record("dry_run", self._now()) is not None:
+                self.get_logger().info(f"dry_run: would publish {what}: {_describe(msg)}"
+                                       f"{'' if gripper is None else f', gripper {gripper:+.2f}'}")
+            return
+        self.command_pub.publish(msg)
+        if gripper is not None and self.gripper_pub is not None:
+            self.gripper_pub.publish(Float64(data=gripper))
+        self.stats["published"] += 1
+
+    # ---- diagnostics ------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        counts = self.refusals.counts
+        rejected = sum(counts.get(r.value, 0) for r in _MESSAGE_REASONS)
+        if self.mode == Mode.ESTOP:
+            level, message = ERROR, "e-stop latched"
+        elif self.mode in (Mode.STOP, Mode.HOLD):
+            level, message = WARN, f"{self.mode.value}"
+        else:
+            level, message = OK, self.mode.value
+        if self.cfg.dry_run:
+            message += " (dry_run)"
+        values: dict[str, object] = {
+            "mode": self.mode.value, "dry_run": self.cfg.dry_run, "estop": self.watchdog.estopped,
+            "chunks_accepted": self.stats["chunks_accepted"], "commands": self.stats["commands"],
+            "hold_commands": self.stats["hold_commands"], "published": self.stats["published"],
+            "dry_run_suppressed": self.stats["dry_run_suppressed"], "rejected_messages": rejected,
+            "lost_heartbeats": ",".join(self.watchdog.lost_heartbeats(self._now())),
+        }
+        values.update({f"refused.{r.value}": counts.get(r.value, 0) for r in Reason})
+        self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: executor",
+                                               self.cfg.command_frame, level, message, values))
+
+
+def _describe(msg: PoseStamped | TwistStamped) -> str:
+    if isinstance(msg, PoseStamped):
+        p, q = msg.pose.position, msg.pose.orientation
+        return f"pose ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) quat ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})"
+    lin, ang = msg.twist.linear, msg.twist.angular
+    return f"twist v ({lin.x:.3f}, {lin.y:.3f}, {lin.z:.3f}) w ({ang.x:.3f}, {ang.y:.3f}, {ang.z:.3f})"
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``action_executor``: ``action_executor --ros-args --params-file executor.yaml``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ActionExecutor()
+        rclpy.spin(node)
+    except ConfigError as err:
+        print(f"action_executor: error: {err}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

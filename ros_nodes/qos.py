@@ -1,0 +1,39 @@
+"""QoS profiles of the robot_rl graph, chosen on purpose (docs/ros.md explains each).
+
+- streams (images, poses, heartbeats): sensor data, best effort, keep last 5; a late frame is
+  worth nothing, and a reliable stream would queue stale data behind a slow reader.
+- commands and chunks: reliable, keep last 10, volatile; every chunk matters, old ones expire by
+  their stamps.
+- latched state (e-stop, instruction): reliable, transient local, keep last 1, so a node that
+  (re)starts learns the current e-stop state immediately.
+
+Image topics need ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in every process (see docs/ros.md).
+"""
+
+from __future__ import annotations
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+SENSOR = qos_profile_sensor_data
+
+RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+LATCHED = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+_BY_NAME = {"sensor_data": SENSOR, "reliable": RELIABLE, "latched": LATCHED}
+
+
+def by_name(name: str) -> QoSProfile:
+    """The profile called ``name`` (sensor_data, reliable, latched)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown QoS '{name}'; choose one of {', '.join(_BY_NAME)}") from None

@@ -1,0 +1,279 @@
+"""loop_update on a tiny real torch policy that implements the policy interface (sample / log_prob / param_groups)."""
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from robot_rl.algorithms.advantages import per_step_advantages
+from robot_rl.algorithms.kl import kl_divergence
+from robot_rl.algorithms.loop import LoopBatch, LoopConfig, loop_advantages, loop_update, make_optimizer
+from robot_rl.algorithms.ppo import reduce_log_prob
+from robot_rl.config import validate_config
+from robot_rl.errors import AlgorithmError, ConfigError
+
+N_BINS, HORIZON, ACT_DIM, PROPRIO = 5, 2, 3, 4
+
+
+@dataclass
+class PolicySample:
+    action: torch.Tensor  # (B, H, A)
+    tokens: torch.Tensor | None  # (B, H, A)
+    raw_action: torch.Tensor | None
+    log_prob: torch.Tensor  # (B, H, A), per dimension
+
+
+class TinyTokenPolicy(nn.Module):
+    """A categorical-per-dimension (tokenized) policy over proprio and the mean image brightness."""
+
+    def __init__(self, seed: int = 0, hidden: int = 16):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.backbone = nn.Sequential(nn.Linear(PROPRIO + 1, hidden), nn.Tanh())
+        self.head = nn.Linear(hidden, HORIZON * ACT_DIM * N_BINS)
+
+    def _logits(self, obs, temperature):
+        img = torch.as_tensor(obs["images"]["agentview"]).float().mean(dim=(1, 2, 3)) / 255.0  # (B,)
+        x = torch.cat([torch.as_tensor(obs["proprio"]).float(), img[:, None]], dim=1)  # (B, D + 1)
+        return self.head(self.backbone(x)).view(-1, HORIZON, ACT_DIM, N_BINS) / temperature  # (B, H, A, bins)
+
+    @torch.no_grad()
+    def sample(self, obs, temperature=1.0):
+        logits = self._logits(obs, temperature)
+        tokens = torch.distributions.Categorical(logits=logits).sample()  # (B, H, A)
+        log_prob = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)
+        return PolicySample(tokens.float() / (N_BINS - 1) * 2 - 1, tokens, None, log_prob)
+
+    def log_prob(self, obs, sample, temperature=1.0, granularity="token"):
+        logp = torch.log_softmax(self._logits(obs, temperature), -1)
+        per_dim = logp.gather(-1, sample.tokens.long()[..., None]).squeeze(-1)  # (B, H, A)
+        return reduce_log_prob(per_dim, granularity)
+
+    def param_groups(self):
+        return {"backbone": list(self.backbone.parameters()), "head": list(self.head.parameters())}
+
+
+def _obs(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "images": {"agentview": rng.integers(0, 255, size=(n, 8, 8, 3), dtype=np.uint8)},
+        "proprio": torch.as_tensor(rng.normal(size=(n, PROPRIO)), dtype=torch.float32),
+        "instruction": ["pick"] * n,
+    }
+
+
+def _batch(policy, n=64, seed=0, temperature=1.0):
+    """One policy step per episode; reward = 1 when the first token is in the top half (a learnable rule)."""
+    torch.manual_seed(seed)
+    obs = _obs(n, seed)
+    sample = policy.sample(obs, temperature)
+    rewards = (sample.tokens[:, 0, 0] >= N_BINS // 2).float().reshape(-1, 8)  # (G, K)
+    adv = per_step_advantages(loop_advantages(rewards, LoopConfig(group_size=8)), torch.ones(n))
+    return LoopBatch(obs=obs, sample=sample, advantages=adv, mask=torch.ones(n, dtype=torch.bool))
+
+
+def _cfg(**kw):
+    base = dict(ppo_epochs=1, minibatch_size=64, lr_backbone=1e-2, lr_head=5e-2, max_grad_norm=None)
+    base.update(kw)
+    return LoopConfig(**base)
+
+
+def test_first_update_sees_ratio_one_and_no_clipping():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    stats = loop_update(policy, make_optimizer(policy, _cfg()), batch, _cfg())
+    assert stats["charts/ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert stats["charts/clipfrac"] == 0.0
+    assert stats["losses/approx_kl"] == pytest.approx(0.0, abs=1e-9)
+    assert stats["charts/optimizer_steps"] == 1.0 and stats["charts/ppo_epochs_run"] == 1.0
+    assert stats["charts/entropy"] > 0
+    assert {"losses/pg_loss", "charts/grad_norm", "charts/lr_backbone", "charts/lr_head"} <= set(stats)
+
+
+def test_epochs_raise_probability_of_positive_advantage_steps_and_clip():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    cfg = _cfg(ppo_epochs=8, minibatch_size=16)
+    before = policy.log_prob(batch.obs, batch.sample, granularity="chunk").detach()
+    stats = loop_update(policy, make_optimizer(policy, cfg), batch, cfg, generator=torch.Generator().manual_seed(0))
+    after = policy.log_prob(batch.obs, batch.sample, granularity="chunk").detach()
+    pos, neg = batch.advantages > 0, batch.advantages < 0
+    assert pos.any() and neg.any()
+    assert (after - before)[pos].mean() > 0.05  # good actions became more likely
+    assert (after - before)[neg].mean() < -0.05  # bad actions less likely
+    assert stats["charts/clipfrac"] > 0  # later epochs move past the trust region
+    assert stats["charts/optimizer_steps"] == 8 * 4
+    assert stats["losses/approx_kl"] > 0
+    # The surrogate objective of the final policy is better (lower loss) than at the start (0).
+    ratio = (after - before).exp()
+    assert float((-batch.advantages * ratio).mean()) < -0.01
+
+
+@pytest.mark.parametrize("granularity", ["token", "action", "chunk"])
+def test_every_granularity_runs(granularity):
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    cfg = _cfg(granularity=granularity, ppo_epochs=2, minibatch_size=32)
+    stats = loop_update(policy, make_optimizer(policy, cfg), batch, cfg)
+    assert all(np.isfinite(v) for v in stats.values())
+    assert stats["charts/optimizer_steps"] == 4
+
+
+@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"])
+def test_microbatches_give_the_same_update_as_one_pass(aggregation):
+    results = []
+    for micro in (None, 5):
+        policy = TinyTokenPolicy(seed=1)
+        batch = _batch(policy, seed=1)
+        batch.mask[::7] = False  # some padding so the denominators differ between microbatches
+        cfg = _cfg(aggregation=aggregation, ppo_epochs=2, minibatch_size=16, microbatch_size=micro, shuffle=False)
+        opt = torch.optim.SGD(policy.parameters(), lr=0.5)
+        loop_update(policy, opt, batch, cfg)
+        results.append(torch.cat([p.detach().flatten() for p in policy.parameters()]))
+    torch.testing.assert_close(results[0], results[1], atol=1e-6, rtol=1e-5)
+
+
+def test_masked_steps_do_not_move_the_policy():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    batch.mask[:] = False
+    cfg = _cfg()
+    head_before = policy.head.weight.detach().clone()
+    stats = loop_update(policy, make_optimizer(policy, cfg), batch, cfg)
+    torch.testing.assert_close(policy.head.weight, head_before)
+    assert stats["charts/optimizer_steps"] == 0 and stats["charts/policy_steps"] == 0
+
+
+def test_gradient_clipping_bounds_the_step():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    cfg = _cfg(max_grad_norm=1e-3)
+    before = torch.cat([p.detach().flatten() for p in policy.parameters()])
+    stats = loop_update(policy, torch.optim.SGD(policy.parameters(), lr=1.0), batch, cfg)
+    after = torch.cat([p.detach().flatten() for p in policy.parameters()])
+    assert stats["charts/grad_norm"] > 1e-3  # reported before clipping
+    assert float((after - before).norm()) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_separate_learning_rates():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    cfg = _cfg(lr_backbone=0.0, lr_head=1e-2)
+    opt = make_optimizer(policy, cfg)
+    assert [(g["name"], g["lr"]) for g in opt.param_groups] == [("backbone", 0.0), ("head", 1e-2)]
+    backbone = policy.backbone[0].weight.detach().clone()
+    head = policy.head.weight.detach().clone()
+    stats = loop_update(policy, opt, batch, cfg)
+    torch.testing.assert_close(policy.backbone[0].weight, backbone)
+    assert not torch.equal(policy.head.weight, head)
+    assert stats["charts/lr_head"] == 1e-2 and stats["charts/lr_backbone"] == 0.0
+
+
+def test_kl_to_reference_holds_the_policy_back():
+    moved = []
+    for kl_coef in (0.0, 5.0):
+        policy = TinyTokenPolicy()
+        ref = copy.deepcopy(policy).requires_grad_(False)
+        batch = _batch(policy)
+        cfg = _cfg(ppo_epochs=6, minibatch_size=16, kl_coef=kl_coef, clip_low=0.9, clip_high=10.0)
+        stats = loop_update(policy, make_optimizer(policy, cfg), batch, cfg, ref_policy=ref,
+                            generator=torch.Generator().manual_seed(0))
+        new = policy.log_prob(batch.obs, batch.sample).detach()
+        old = ref.log_prob(batch.obs, batch.sample).detach()
+        moved.append(float(kl_divergence(old, new, "k3").mean()))  # KL(ref || policy) on the ref's samples
+        if kl_coef > 0:
+            assert stats["losses/kl_ref"] > 0
+            assert stats["losses/total"] > stats["losses/pg_loss"]
+    assert moved[1] < 0.5 * moved[0]
+
+
+def test_kl_needs_a_reference():
+    policy = TinyTokenPolicy()
+    cfg = _cfg(kl_coef=0.1)
+    with pytest.raises(AlgorithmError, match="ref_log_prob or a ref_policy"):
+        loop_update(policy, make_optimizer(policy, cfg), _batch(policy), cfg)
+
+
+def test_target_kl_stops_epochs_early():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    cfg = _cfg(ppo_epochs=10, minibatch_size=8, target_kl=1e-6)
+    stats = loop_update(policy, make_optimizer(policy, cfg), batch, cfg)
+    assert stats["charts/ppo_epochs_run"] == 1.0
+
+
+def test_bad_batches_are_refused():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+    cfg = _cfg()
+    opt = make_optimizer(policy, cfg)
+    with pytest.raises(AlgorithmError, match="advantages must be"):
+        loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, batch.advantages[:, None]), cfg)
+    with pytest.raises(AlgorithmError, match="mask must be"):
+        loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, batch.advantages, batch.mask[:3]), cfg)
+    short = dict(batch.obs, instruction=["pick"])
+    with pytest.raises(AlgorithmError, match="instruction"):
+        loop_update(policy, opt, LoopBatch(short, batch.sample, batch.advantages), cfg)
+    nan_adv = batch.advantages.clone()
+    nan_adv[0] = float("nan")
+    with pytest.raises(AlgorithmError, match="NaN"):
+        loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, nan_adv), cfg)
+    with pytest.raises(AlgorithmError, match="group_size"):
+        loop_advantages(torch.zeros(2, 4), LoopConfig(group_size=8))
+
+
+def test_wrong_log_prob_shape_from_policy_is_named():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy)
+
+    class Wrong(TinyTokenPolicy):
+        def log_prob(self, obs, sample, temperature=1.0, granularity="token"):
+            return super().log_prob(obs, sample, temperature, "chunk")
+
+    wrong = Wrong()
+    with pytest.raises(AlgorithmError, match="granularity='token'"):
+        loop_update(wrong, make_optimizer(wrong, _cfg()), batch, _cfg())
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match="clip_low"):
+        validate_config(LoopConfig, {"clip_low": 1.5})
+    with pytest.raises(ConfigError, match="granularity"):
+        validate_config(LoopConfig, {"granularity": "episode"})
+    with pytest.raises(ConfigError, match="microbatch_size"):
+        validate_config(LoopConfig, {"minibatch_size": 4, "microbatch_size": 8})
+    with pytest.raises(ConfigError, match="unknown key"):
+        validate_config(LoopConfig, {"clipp": 0.2})
+    cfg = validate_config(LoopConfig, {"clip_high": 0.28, "advantage": "grpo", "dual_clip": 3.0})
+    assert cfg.clip_high == 0.28 and cfg.advantage == "grpo"
+
+
+def test_temperature_reaches_the_policy():
+    policy = TinyTokenPolicy()
+    batch = _batch(policy, temperature=2.0)
+    same = loop_update(policy, torch.optim.SGD(policy.parameters(), lr=0.0), batch, _cfg(temperature=2.0))
+    other = loop_update(policy, torch.optim.SGD(policy.parameters(), lr=0.0), batch, _cfg(temperature=1.0))
+    assert same["charts/ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert abs(other["charts/ratio_max"] - 1.0) > 0.05  # scoring at another temperature breaks the ratio
+
+
+def test_index_sample_handles_dataclass_namedtuple_and_dict():
+    from typing import NamedTuple
+
+    from robot_rl.algorithms.loop import index_sample
+
+    class Sample(NamedTuple):
+        action: torch.Tensor
+        tokens: torch.Tensor | None
+
+    idx = torch.tensor([2, 0])
+    x = torch.arange(3)[:, None].float()
+    assert index_sample(Sample(x, None), idx, 3).action.flatten().tolist() == [2.0, 0.0]
+    assert index_sample(Sample(x, None), idx, 3).tokens is None
+    out = index_sample({"action": x, "meta": "keep", "ids": [10, 11, 12]}, idx, 3)
+    assert out["action"].flatten().tolist() == [2.0, 0.0] and out["meta"] == "keep" and out["ids"] == [12, 10]
+    with pytest.raises(AlgorithmError, match="dataclass, NamedTuple or dict"):
+        index_sample(x, idx, 3)

@@ -1,0 +1,91 @@
+"""ros_nodes.params: ROS parameters declared from the config models, validated through them."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+import yaml
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from robot_rl.errors import ConfigError  # noqa: E402
+from robot_rl.ros_config import ExecutorConfig  # noqa: E402
+from robot_rl.safety import SafetyLimits  # noqa: E402
+from ros_nodes.params import NodeParams  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=random.randint(1, 200))
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+def _node(context, overrides=(), cli_args=None) -> Node:
+    return Node(f"params_test_{random.randint(0, 10**6)}", context=context, parameter_overrides=list(overrides),
+                cli_args=cli_args, use_global_arguments=False)
+
+
+def test_defaults_come_from_the_model(context):
+    node = _node(context)
+    params = NodeParams(node, ExecutorConfig)
+    assert params.config == ExecutorConfig()
+    assert node.get_parameter("limits.max_step_translation_m").value == SafetyLimits().max_step_translation_m
+    assert list(node.get_parameter("limits.workspace_low").value) == SafetyLimits().workspace_low
+    assert node.get_parameter("dry_run").value is True
+    desc = node.describe_parameter("watchdog.chunk_hold_s").description
+    assert "hold" in desc
+    node.destroy_node()
+
+
+def test_overrides_are_validated_by_the_model(context):
+    node = _node(context, [Parameter("action_latency_s", value=1), Parameter("dry_run", value=False),
+                           Parameter("limits.workspace_high", value=[0.9, 0.5, 0.7])])
+    cfg = NodeParams(node, ExecutorConfig).config
+    assert cfg.action_latency_s == 1.0 and isinstance(cfg.action_latency_s, float)  # an int is fine for a float
+    assert cfg.dry_run is False and cfg.limits.workspace_high == [0.9, 0.5, 0.7]
+    node.destroy_node()
+
+    bad = _node(context, [Parameter("limits.max_step_translation_m", value=-0.1)])
+    with pytest.raises(ConfigError, match=r"limits\.max_step_translation_m: got -0\.1"):
+        NodeParams(bad, ExecutorConfig)
+    bad.destroy_node()
+
+    typo = _node(context, [Parameter("limits.max_step_translaton_m", value=0.1)])
+    with pytest.raises(ConfigError, match="unknown parameter.*max_step_translaton_m"):
+        NodeParams(typo, ExecutorConfig)
+    typo.destroy_node()
+
+
+def test_a_ros_parameter_file_with_nested_sections_reaches_the_config(context, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"dry_run": False}},
+                                    "exec_under_test": {"ros__parameters": {
+                                        "command_type": "twist", "watchdog": {"chunk_stop_s": 3.0}}}}))
+    node = Node("exec_under_test", context=context, use_global_arguments=False,
+                cli_args=["--ros-args", "--params-file", str(path)])
+    cfg = NodeParams(node, ExecutorConfig).config
+    assert (cfg.dry_run, cfg.command_type, cfg.watchdog.chunk_stop_s) == (False, "twist", 3.0)
+    node.destroy_node()
+
+
+def test_runtime_changes_are_validated_and_static_fields_are_read_only(context):
+    node = _node(context)
+    seen = []
+    params = NodeParams(node, ExecutorConfig, on_change=seen.append, static=["spec"])
+    [bad] = node.set_parameters([Parameter("watchdog.chunk_hold_s", value=5.0)])  # above chunk_stop_s
+    assert not bad.successful and "chunk_hold_s" in bad.reason
+    assert params.config.watchdog.chunk_hold_s == 0.5 and not seen
+    assert node.get_parameter("watchdog.chunk_hold_s").value == 0.5
+    [wrong_type] = node.set_parameters([Parameter("dry_run", value="maybe")])
+    assert not wrong_type.successful and "dry_run" in wrong_type.reason
+    [static] = node.set_parameters([Parameter("spec", value="other")])
+    assert not static.successful
+    [ok] = node.set_parameters([Parameter("dry_run", value=False)])
+    assert ok.successful and params.config.dry_run is False and seen[-1].dry_run is False
+    node.destroy_node()
