@@ -85,8 +85,13 @@ class Env(abc.ABC):
         """Put the scene in the context's initial state and return the first observation."""
 
     @abc.abstractmethod
-    def step(self, action: np.ndarray) -> StepResult:
-        """Apply one action, float32 (A,) in spec units (clipped to the spec's limits)."""
+    def step(self, action: np.ndarray, render: bool = True) -> StepResult:
+        """Apply one action, float32 (A,) in spec units (clipped to the spec's limits).
+
+        ``render=False`` lets an env skip its cameras when nobody will look at the observation
+        (the actions of a chunk between two policy decisions): the result's ``obs.images`` may
+        then be empty. Envs that cannot skip rendering ignore it.
+        """
 
     @property
     @abc.abstractmethod

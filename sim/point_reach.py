@@ -55,8 +55,9 @@ class PointReachEnv(Env):
 
     spec = SPEC
 
-    def __init__(self, max_steps: int = 30, hang_once_flag: str | None = None) -> None:
+    def __init__(self, max_steps: int = 30, success_radius: float = SUCCESS_RADIUS, hang_once_flag: str | None = None) -> None:
         self._max_steps = max_steps
+        self._success_radius = success_radius
         # Test hook for hang detection: the first reset that finds no file at this path creates it
         # and then sleeps forever, like a simulator stuck in a step.
         self._hang_once_flag = hang_once_flag
@@ -84,12 +85,12 @@ class PointReachEnv(Env):
         self._t = 0
         return self._observe()
 
-    def step(self, action: np.ndarray) -> StepResult:
+    def step(self, action: np.ndarray, render: bool = True) -> StepResult:  # numpy drawing is cheap: always renders
         action = np.clip(np.asarray(action, dtype=np.float64), SPEC.action_low, SPEC.action_high)
         self._pos = np.clip(self._pos + action, 0.0, 1.0)
         self._t += 1
         goal = self._scene[self._task.removeprefix("reach_")]
-        success = bool(np.linalg.norm(self._pos - goal) < SUCCESS_RADIUS)
+        success = bool(np.linalg.norm(self._pos - goal) < self._success_radius)
         return StepResult(self._observe(), success, success or self._t >= self._max_steps)
 
     def _observe(self) -> Observation:
@@ -111,14 +112,32 @@ class PointReachEnv(Env):
         return np.clip(goal - self._pos, SPEC.action_low, SPEC.action_high).astype(np.float32)
 
 
+class PointReachExpert:
+    """Scripted expert with the tabletop expert's interface: ``reset(env)`` after ``env.reset``, then ``act(obs)``."""
+
+    def __init__(self, noise: float = 0.0, seed: int = 0) -> None:
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+        self._env: PointReachEnv | None = None
+
+    def reset(self, env: PointReachEnv) -> None:
+        self._env = env
+
+    def act(self, obs: object = None) -> np.ndarray:
+        assert self._env is not None, "call expert.reset(env) after env.reset(context)"
+        a = self._env.expert_action() + self.rng.normal(0.0, self.noise, size=2) * SPEC.action_high
+        return np.clip(a, SPEC.action_low, SPEC.action_high).astype(np.float32)
+
+
 class PointReachSuite(Suite):
     """Two tasks (reach the red / blue target) with 50 train and 50 held-out eval contexts each."""
 
     name = "point_reach"
     spec = SPEC
 
-    def __init__(self, max_steps: int = 30) -> None:
+    def __init__(self, max_steps: int = 30, success_radius: float = SUCCESS_RADIUS) -> None:
         self._max_steps = max_steps
+        self._success_radius = success_radius
 
     def tasks(self) -> list[TaskInfo]:
         return [TaskInfo(t, instr, self._max_steps, NUM_CONTEXTS["train"], NUM_CONTEXTS["eval"]) for t, instr in sorted(TASKS.items())]
@@ -129,5 +148,12 @@ class PointReachSuite(Suite):
         ids = {"train": range(n_train), "eval": range(n_train, n_train + n_eval), "all": range(n_train + n_eval)}[split]
         return [Context(t, i) for t in tasks for i in ids]
 
+    def expert(self, task: str, noise: float = 0.0, seed: int = 0) -> PointReachExpert:
+        """A straight-line expert towards the instructed target."""
+        self.task(task)
+        return PointReachExpert(noise, seed)
+
     def make_env(self, **options: Any) -> PointReachEnv:
-        return PointReachEnv(max_steps=options.pop("max_steps", self._max_steps), **options)
+        options.setdefault("max_steps", self._max_steps)
+        options.setdefault("success_radius", self._success_radius)
+        return PointReachEnv(**options)

@@ -56,8 +56,9 @@ def run_chunk(env: Env, chunk: np.ndarray, steps_so_far: int) -> tuple[Observati
     many actions ran. Shared by the worker processes and the in-process rollout loop.
     """
     obs, success, done, executed = None, False, False, 0
-    for action in chunk:
-        result = env.step(action)
+    for i, action in enumerate(chunk):
+        # Only the observation after the last action is seen by the policy: skip rendering before it.
+        result = env.step(action, render=i == len(chunk) - 1)
         executed += 1
         obs, success = result.obs, result.success
         done = result.done or steps_so_far + executed >= env.max_steps

@@ -132,7 +132,8 @@ class LiberoEnv(Env):
         self._max_steps = self.options.max_steps or catalog.MAX_STEPS[catalog.base_suite(self.suite)]
         return self._observation(raw)
 
-    def step(self, action: np.ndarray) -> StepResult:
+    def step(self, action: np.ndarray, render: bool = True) -> StepResult:
+        # robosuite computes camera observations inside every step, so ``render`` cannot skip them here.
         if self._task is None:
             raise RobotRLError("step() before reset(): call reset(context) first")
         if self._done:

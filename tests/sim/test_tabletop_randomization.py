@@ -1,0 +1,115 @@
+"""Domain randomization: off means the nominal scene exactly; on changes it, reproducibly per seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_rl.env import Context, make_suite
+from robot_rl.errors import ConfigError
+from sim.tabletop.config import TabletopConfig
+
+CTX = Context("place_red_bowl", 3)
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return make_suite("tabletop")
+
+
+def _images(env, n: int = 2) -> list[dict[str, np.ndarray]]:
+    return [env.reset(CTX).images for _ in range(n)]
+
+
+def test_randomization_is_off_by_default_and_then_changes_nothing(suite):
+    env = suite.make_env()
+    try:
+        assert env.config.randomization.enabled is False
+        a, b = _images(env)
+        for cam in a:
+            assert np.array_equal(a[cam], b[cam])
+    finally:
+        env.close()
+
+
+def test_randomization_changes_images_and_is_reproducible_per_seed(suite):
+    nominal_env = suite.make_env()
+    on = {"enabled": True, "seed": 7}
+    env_a, env_b, env_c = (suite.make_env(randomization=on), suite.make_env(randomization=on),
+                           suite.make_env(randomization={"enabled": True, "seed": 8}))
+    try:
+        nominal = nominal_env.reset(CTX).images
+        first, second = _images(env_a)
+        for cam in nominal:
+            assert not np.array_equal(first[cam], nominal[cam])
+            assert not np.array_equal(first[cam], second[cam]), "each episode draws anew"
+        again = env_b.reset(CTX).images
+        other_seed = env_c.reset(CTX).images
+        for cam in nominal:
+            assert np.array_equal(first[cam], again[cam]), "same seed, same draws"
+            assert not np.array_equal(first[cam], other_seed[cam])
+        # The nominal scene comes back when randomization is off again (nothing leaks into the model).
+        assert np.array_equal(nominal_env.reset(CTX).images["agentview"], nominal["agentview"])
+    finally:
+        for env in (nominal_env, env_a, env_b, env_c):
+            env.close()
+
+
+@pytest.mark.parametrize("part", ["lighting", "colours", "camera", "image"])
+def test_each_visual_randomization_alone_changes_the_image(suite, part):
+    parts = {p: {"enabled": p == part} for p in ("lighting", "colours", "camera", "image", "action")}
+    nominal_env = suite.make_env()
+    env = suite.make_env(randomization={"enabled": True, "seed": 1, **parts})
+    try:
+        nominal = nominal_env.reset(CTX).images["agentview"]
+        changed = env.reset(CTX).images["agentview"]
+        assert np.abs(changed.astype(int) - nominal.astype(int)).mean() > 0.5
+    finally:
+        env.close()
+        nominal_env.close()
+
+
+def test_action_randomization_perturbs_motion_and_adds_latency(suite):
+    cfg = {"enabled": True, "seed": 3, "lighting": {"enabled": False}, "colours": {"enabled": False},
+           "camera": {"enabled": False}, "image": {"enabled": False},
+           "action": {"enabled": True, "noise_std": 0.0, "max_latency_steps": 2}}
+    env = suite.make_env(randomization=cfg)
+    try:
+        lat = []
+        for _ in range(6):
+            start = env.reset(CTX).proprio[:3].copy()
+            action = np.array([0.03, 0, 0, 0, 0, 0, 1], dtype=np.float32)
+            moved_at = None
+            for t in range(4):
+                p = env.step(action, render=False).obs.proprio[:3]
+                if moved_at is None and p[0] - start[0] > 0.015:
+                    moved_at = t
+            lat.append(moved_at)
+            assert env.randomizer.draw.latency_steps == moved_at  # the hand starts moving after the drawn delay
+        assert len(set(lat)) > 1, f"latency never varied: {lat}"
+    finally:
+        env.close()
+
+
+def test_camera_pose_override_moves_the_view(suite):
+    nominal_env = suite.make_env()
+    moved_env = suite.make_env(cameras={"agentview": {"pos": (0.7, 0.1, 0.55), "lookat": (0, 0, 0), "fovy": 50}})
+    try:
+        nominal = nominal_env.reset(CTX).images["agentview"]
+        moved = moved_env.reset(CTX).images["agentview"]
+        assert np.abs(moved.astype(int) - nominal.astype(int)).mean() > 2
+        assert moved_env.model.cam_fovy[moved_env.model.camera("agentview").id] == 50
+    finally:
+        nominal_env.close()
+        moved_env.close()
+
+
+def test_config_errors_name_the_field():
+    from robot_rl.config import validate_config
+
+    with pytest.raises(ConfigError, match="randomization.image.noise_std"):
+        validate_config(TabletopConfig, {"randomization": {"image": {"noise_std": -1}}})
+    with pytest.raises(ConfigError, match="cameras.agentview"):
+        validate_config(TabletopConfig, {"cameras": {"agentview": {"lookat": (0, 0, 0), "quat": (1, 0, 0, 0)}}})
+    with pytest.raises(ConfigError, match="no such camera"):
+        make_suite("tabletop").make_env(cameras={"topdown": {"fovy": 40}})
