@@ -12,7 +12,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(VENV)/bin/robot-rl demo --out runs/demo
+	$(VENV)/bin/robot-rl quickstart --out runs/quickstart
 
 test: setup
 	$(PY) -m pytest -q

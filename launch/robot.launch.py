@@ -2,9 +2,11 @@
 
     ros2 launch robot_rl robot.launch.py                 # dry run: the executor sends nothing
     ros2 launch robot_rl robot.launch.py dry_run:=false  # commands go to the robot
+    ros2 launch robot_rl robot.launch.py checkpoint:=/path/to/policy   # the policy to run
 
 Parameter files come from the package share (launch/config/*.yaml); every executable below is a
-console script of this package (tests check both). See docs/ros.md for the graph.
+console script of this package (tests check both). See docs/ros.md for the graph. Without
+``ros2 launch``: ``robot-rl up robot`` starts the same nodes (launch/graphs/robot.yaml).
 """
 
 import os
@@ -20,6 +22,7 @@ def generate_launch_description():
     share = get_package_share_directory("robot_rl")
     cameras_yaml = os.path.join(share, "launch", "config", "cameras.yaml")
     executor_yaml = os.path.join(share, "launch", "config", "executor.yaml")
+    policy_yaml = os.path.join(share, "launch", "config", "policy.yaml")
     dry_run = LaunchConfiguration("dry_run")
     return LaunchDescription([
         DeclareLaunchArgument("dry_run", default_value="true",
@@ -28,12 +31,18 @@ def generate_launch_description():
                               description="camera_node parameter file"),
         DeclareLaunchArgument("executor_params", default_value=executor_yaml,
                               description="action_executor parameter file"),
+        DeclareLaunchArgument("policy_params", default_value=policy_yaml,
+                              description="policy_node parameter file"),
+        DeclareLaunchArgument("checkpoint", default_value="",
+                              description="policy checkpoint directory or .onnx file"),
         # Image topics over Fast DDS need the large-data transports (docs/ros.md).
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         Node(package="robot_rl", executable="camera_node", name="agentview_camera", output="screen",
              parameters=[LaunchConfiguration("cameras_params")]),
         Node(package="robot_rl", executable="camera_node", name="wrist_camera", output="screen",
              parameters=[LaunchConfiguration("cameras_params")]),
+        Node(package="robot_rl", executable="policy_node", name="policy_node", output="screen",
+             parameters=[LaunchConfiguration("policy_params"), {"checkpoint": LaunchConfiguration("checkpoint")}]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
              parameters=[LaunchConfiguration("executor_params"), {"dry_run": dry_run}]),
     ])

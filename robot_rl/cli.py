@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for ep in sorted(entry_points(group=CLI_ENTRY_POINTS), key=lambda e: e.name):
-        ep.load()(subparsers)
+        try:
+            register = ep.load()
+        except Exception as err:  # noqa: BLE001 - one broken plugin must not take every command down
+            print(f"robot-rl: command '{ep.name}' unavailable ({ep.value}: {type(err).__name__}: {err})", file=sys.stderr)
+            continue
+        register(subparsers)
     return parser
 
 

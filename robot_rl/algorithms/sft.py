@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,7 +62,8 @@ class DemoDataset:
     """Demonstration steps held in memory.
 
     images: {cam: uint8 (N, H, W, 3)}; proprio: float32 (N, D); actions: float32 (N, H, A) target
-    chunks in spec units; instructions: N strings (one per step).
+    chunks in spec units; instructions: N strings (one per step); executed: int (N,) how many of the
+    H actions of each chunk were executed (default all; an episode's last chunk is often cut short).
     """
 
     images: dict[str, np.ndarray]
@@ -64,6 +71,7 @@ class DemoDataset:
     actions: np.ndarray
     instructions: list[str]
     episodes: np.ndarray | None = None
+    executed: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.proprio)
@@ -82,10 +90,22 @@ class DemoDataset:
                          "proprio": self.proprio[index], "instruction": [self.instructions[i] for i in index]}
         return obs, torch.from_numpy(np.ascontiguousarray(self.actions[index], dtype=np.float32))
 
+    def valid(self, index: np.ndarray | None = None) -> np.ndarray:
+        """bool (B, H): which chunk steps were executed (all when ``executed`` is unknown)."""
+        n, h = len(self.actions) if index is None else len(index), self.actions.shape[1]
+        if self.executed is None:
+            return np.ones((n, h), dtype=bool)
+        executed = self.executed if index is None else self.executed[index]
+        return np.arange(h)[None, :] < np.asarray(executed)[:, None]
+
+    def executed_actions(self) -> np.ndarray:
+        """Every executed action, (M, A): what the bounds are fitted on (cut-short chunk tails are padding)."""
+        return self.actions[self.valid()]
+
 
 def fit_stats(data: DemoDataset, spec: EmbodimentSpec, percentiles: tuple[float, float] = (1.0, 99.0)) -> NormStats:
     """Normalisation stats from the demonstrations (see :meth:`NormStats.fit`)."""
-    return NormStats.fit(data.proprio, data.actions, spec, percentiles)
+    return NormStats.fit(data.proprio, data.executed_actions(), spec, percentiles)
 
 
 def shift_images(images: dict[str, np.ndarray], pad: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -143,7 +163,7 @@ def sft_train(policy: Policy, data: DemoDataset, cfg: SftConfig | None = None) -
         index = rng.integers(0, len(data), size=min(cfg.batch_size, len(data)))
         obs, actions = data.batch(index)
         obs["images"] = shift_images(obs["images"], cfg.augment_shift, rng)
-        loss, metrics = policy.sft_loss(obs, actions)
+        loss, metrics = policy.sft_loss(obs, actions, torch.from_numpy(data.valid(index)))
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -176,7 +196,7 @@ def _mean_nll(policy: Policy, data: DemoDataset, batch_size: int) -> float:
         for start in range(0, len(data), batch_size):
             index = np.arange(start, min(len(data), start + batch_size))
             obs, actions = data.batch(index)
-            total += policy.nll(obs, actions).item() * len(index)
+            total += policy.nll(obs, actions, torch.from_numpy(data.valid(index))).item() * len(index)
             n += len(index)
     return total / n
 
@@ -194,7 +214,8 @@ def calibrate_scale(policy: Policy, data: DemoDataset, cfg: SftConfig | None = N
     if eval_steps is not None and len(data) > eval_steps:
         idx = np.sort(rng.choice(len(data), eval_steps, replace=False))
         eval_data = DemoDataset({c: v[idx] for c, v in data.images.items()}, data.proprio[idx], data.actions[idx],
-                                [data.instructions[i] for i in idx])
+                                [data.instructions[i] for i in idx],
+                                executed=None if data.executed is None else data.executed[idx])
     policy.eval()
     before = _mean_nll(policy, eval_data, cfg.calibrate_batch_size)
     trainable = {id(p) for p in scale_params}
@@ -207,8 +228,9 @@ def calibrate_scale(policy: Policy, data: DemoDataset, cfg: SftConfig | None = N
     try:
         bar = _progress(cfg.calibrate_steps, "calibrate-scale", cfg.progress)
         for _ in range(cfg.calibrate_steps):
-            obs, actions = data.batch(rng.integers(0, len(data), size=min(cfg.calibrate_batch_size, len(data))))
-            loss = policy.nll(obs, actions)
+            index = rng.integers(0, len(data), size=min(cfg.calibrate_batch_size, len(data)))
+            obs, actions = data.batch(index)
+            loss = policy.nll(obs, actions, torch.from_numpy(data.valid(index)))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -222,3 +244,90 @@ def calibrate_scale(policy: Policy, data: DemoDataset, cfg: SftConfig | None = N
     after = _mean_nll(policy, eval_data, cfg.calibrate_batch_size)
     log.info("scale calibration: NLL per dimension %.4f -> %.4f", before, after)
     return CalibrationResult(before, after, losses)
+
+
+def load_demos(path: str, successful_only: bool = True, spec: EmbodimentSpec | None = None) -> DemoDataset:
+    """Every step of the buffer's committed ``ok`` episodes (reward 1 only by default) as a :class:`DemoDataset`.
+
+    The target chunk of a step is the ``action`` it recorded (for expert demonstrations: the next H
+    expert actions). ``spec``, when given, must match the buffer's.
+    """
+    from robot_rl.buffer import RolloutBuffer
+
+    with RolloutBuffer.open(path) as buf:
+        if spec is not None:
+            spec.check_compatible(buf.spec, what=f"buffer {path}")
+        table = buf.episodes.filter(status="ok")
+        if successful_only:
+            table = table.filter(reward=1)
+        if len(table) == 0:
+            raise ConfigError(f"{path}: no {'successful ' if successful_only else ''}ok episodes to train on "
+                              f"({buf.num_episodes} episodes in the buffer)")
+        ids = [int(i) for i in table.episode]
+        cams = buf.spec.camera_names
+        steps = buf.read_steps(ids, [f"images/{c}" for c in cams] + ["proprio", "action", "episode", "executed"])
+        instruction_of = dict(zip(ids, table.instruction))
+    episode = steps["episode"].numpy()
+    log.info("loaded %d steps of %d episodes from %s", len(episode), len(ids), path)
+    return DemoDataset({c: steps[f"images/{c}"].numpy() for c in cams}, steps["proprio"].numpy().astype(np.float32),
+                       steps["action"].numpy().astype(np.float32), [str(instruction_of[int(e)]) for e in episode], episode,
+                       steps["executed"].numpy().astype(np.int64))
+
+
+def run_sft(buffer: str | Path, policy_type: str, policy_config: dict[str, Any], cfg: SftConfig, out: str | Path,
+            successful_only: bool = True) -> dict[str, Any]:
+    """The whole SFT stage: load demos, fit stats, behaviour-clone, calibrate the scale, write the checkpoint.
+
+    Used by `robot-rl sft` and the quickstart. Returns a summary (losses, NLL before/after calibration, seconds).
+    """
+    from robot_rl.buffer import RolloutBuffer
+    from robot_rl.policies import make_policy, save_policy
+
+    data = load_demos(str(buffer), successful_only=successful_only)
+    with RolloutBuffer.open(buffer) as buf:
+        spec = buf.spec
+    torch.manual_seed(cfg.seed)
+    policy = make_policy(policy_type, spec, policy_config)
+    policy.set_stats(fit_stats(data, spec, cfg.bounds_percentiles))
+    log.info("sft: %d steps, %s policy with %s head (%.2f M parameters), %d steps", len(data), policy_type,
+             policy.head_kind, sum(p.numel() for p in policy.parameters()) / 1e6, cfg.steps)
+    t0 = time.time()
+    result = sft_train(policy, data, cfg)
+    n = max(1, min(50, len(result.losses) // 10))
+    summary: dict[str, Any] = {"steps": len(data), "loss_first": sum(result.losses[:n]) / n,
+                               "loss_last": sum(result.losses[-n:]) / n, "seconds": round(time.time() - t0, 1)}
+    if policy.head_kind != "token" and cfg.calibrate_steps > 0:
+        cal = calibrate_scale(policy, data, cfg)
+        summary.update(nll_before=cal.nll_before, nll_after=cal.nll_after)
+    save_policy(policy, out, extra={"sft": {"buffer": str(buffer), "config": cfg.model_dump(mode="json"), **summary}})
+    return summary
+
+
+def run_sft(buffer: str | Path, policy_type: str, policy_config: dict[str, Any] | None, cfg: SftConfig,
+            out: str | Path, successful_only: bool = True) -> dict[str, Any]:
+    """The whole `robot-rl sft` pipeline: demos -> stats -> BC -> scale calibration -> checkpoint at ``out``.
+
+    Returns the summary that is also stored in the checkpoint's config.json under ``extra.sft``.
+    """
+    from robot_rl.buffer import RolloutBuffer
+    from robot_rl.policies import make_policy, save_policy
+
+    with RolloutBuffer.open(buffer) as buf:
+        spec = buf.spec
+    data = load_demos(str(buffer), successful_only=successful_only)
+    torch.manual_seed(cfg.seed)
+    policy = make_policy(policy_type, spec, policy_config or {})
+    policy.set_stats(fit_stats(data, spec, cfg.bounds_percentiles))
+    log.info("sft: %d steps, %s policy with %s head (%.2f M parameters), %d steps", len(data), policy_type,
+             policy.head_kind, sum(p.numel() for p in policy.parameters()) / 1e6, cfg.steps)
+    t0 = time.time()
+    result = sft_train(policy, data, cfg)
+    n = max(1, min(50, len(result.losses) // 10))
+    summary: dict[str, Any] = {"buffer": str(buffer), "demo_steps": len(data), "head": policy.head_kind,
+                               "loss_first": float(np.mean(result.losses[:n])), "loss_last": float(np.mean(result.losses[-n:])),
+                               "seconds": round(time.time() - t0, 1)}
+    if policy.head_kind != "token" and cfg.calibrate_steps > 0:
+        cal = calibrate_scale(policy, data, cfg)
+        summary.update(nll_before=cal.nll_before, nll_after=cal.nll_after)
+    save_policy(policy, out, extra={"sft": {**summary, "config": cfg.model_dump(mode="json")}})
+    return summary

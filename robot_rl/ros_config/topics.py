@@ -30,3 +30,9 @@ def camera_info_topic(camera: str) -> str:
 def depth_topic(camera: str) -> str:
     """``<camera>/depth/image_raw``: sensor_msgs/Image, 16UC1 in millimetres, aligned to colour."""
     return f"{camera}/depth/image_raw"
+JOINT_STATES = "/joint_states"                       # sensor_msgs/JointState, from the robot driver
+INSTRUCTION = "/robot_rl/instruction"                # std_msgs/String, latched (reliable + transient local)
+EPISODE_EVENT = "/robot_rl/episode_event"            # std_msgs/String holding one EpisodeEvent as JSON
+POLICY_VERSION = "/robot_rl/policy_version"          # std_msgs/Int64, latched: version of the active policy
+RELOAD_POLICY = "/robot_rl/reload_policy"            # std_srvs/Trigger: hot-swap the checkpoint parameter
+SIM_RESET = "/sim_robot/reset"                       # std_srvs/Trigger: start the sim robot's next episode

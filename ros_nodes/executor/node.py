@@ -22,12 +22,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from std_msgs.msg import Bool, Float32MultiArray, Float64, Header
+from std_msgs.msg import Bool, Float32MultiArray, Float64, Header, String
 from std_srvs.srv import Trigger
 
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.chunk_layout import chunk_checksum
+from robot_rl.ros_config.episode_event import parse_episode_event
 from robot_rl.ros_config.executor import ExecutorConfig, check_ee_delta_spec
 from robot_rl.safety import ChunkSchedule, Mode, Reason, RefusalLog, Watchdog, apply_ee_delta, check_finite
 from robot_rl.spec import load_spec
@@ -75,6 +76,7 @@ class ActionExecutor(Node):
         for name in cfg.heartbeat_topics:
             self.create_subscription(Header, name, lambda _msg, n=name: self.watchdog.heartbeat(n, self._now()),
                                      qos.SENSOR)
+        self.create_subscription(String, topics.EPISODE_EVENT, self._on_episode_event, qos.RELIABLE)
         self.create_service(Trigger, topics.CLEAR_ESTOP, self._on_clear_estop)
         if cfg.command_type == "pose":
             self.command_pub = self.create_publisher(PoseStamped, cfg.pose_command_topic, qos.RELIABLE)
@@ -171,6 +173,19 @@ class ActionExecutor(Node):
         if self.watchdog.estopped and not was:
             self.get_logger().error("E-STOP latched: no commands until /robot_rl/clear_estop")
             self._enter_stop()
+
+    def _on_episode_event(self, msg: String) -> None:
+        # A new episode means the scene (and maybe the robot) was reset: never hold or finish a
+        # target from before it; wait for a chunk of the new episode. Bad events are the
+        # policy node's to count; here they change nothing.
+        try:
+            event = parse_episode_event(msg.data)
+        except ConfigError:
+            return
+        if event.event == "start":
+            self.hold_pose = None
+            self.schedule = ChunkSchedule(self.spec.control_rate_hz, self.cfg.action_latency_s)
+            self._late_seen = 0
 
     def _on_clear_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self.watchdog.clear_estop(self._now())

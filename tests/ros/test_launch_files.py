@@ -127,3 +127,29 @@ def test_a_broken_parameter_file_would_fail(tmp_path):
     with pytest.raises(ConfigError, match="wrist_camera: fps"):
         load_node_params(bad, "wrist_camera", NODE_CONFIGS["camera_node"])
     assert validate_config(NODE_CONFIGS["camera_node"], {"fps": 15}).fps == 15
+
+
+GRAPHS = ROOT / "launch" / "graphs"
+
+
+@pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_launch_file_has_a_robot_rl_up_twin_with_the_same_nodes(launch_file):
+    """`robot-rl up NAME` must start what `ros2 launch NAME.launch.py` starts, from the same files."""
+    from robot_rl.ros_config.graph import load_graph, validate_graph
+    graph_path = GRAPHS / launch_file.name.replace(".launch.py", ".yaml")
+    graph = load_graph(graph_path)
+    in_launch = sorted((n.executable, n.name, tuple(n.param_files)) for n in parse_launch(launch_file))
+    in_graph = sorted((n.executable, n.name, tuple(Path(p).name for p in n.params)) for n in graph.nodes)
+    assert in_graph == in_launch
+    validate_graph(graph, graph_path.parent, NODE_CONFIGS)
+
+
+def test_every_parameter_file_parses_in_rcl_itself():
+    """rcl's own YAML parser is stricter than PyYAML (no empty lists, no unquoted ':' in flow lists)."""
+    import subprocess
+    import sys
+    script = ("import sys, rclpy\nctx = rclpy.Context()\n"
+              "rclpy.init(args=['x', '--ros-args', '--params-file', sys.argv[1]], context=ctx)\nctx.shutdown()")
+    for path in PARAM_FILES:
+        run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True)
+        assert run.returncode == 0, f"{path.name}: rcl cannot parse it: {run.stderr[-400:]}"

@@ -1,0 +1,82 @@
+"""Tiny VLA inference speed: torch eager vs onnxruntime on the CPU, batch-1 latency and batched throughput.
+
+    .venv/bin/python bench/policy.py [--threads 2] [--iters 200] [--head token] [--checkpoint CKPT]
+
+Latency is end to end through the runner interface (`runner.act(obs)`: spec check, tokenizer,
+network, action decoding), which is what a 10 Hz control loop pays. Goals (issue 4): onnxruntime
+p50 <= 0.6x torch eager, p99 < 33 ms (a third of a 10 Hz period) with 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robot_rl.deploy import OnnxRunner, TorchRunner, example_batch, export_onnx
+from robot_rl.policies import load_policy, make_policy
+from robot_rl.spec import load_spec
+
+
+def latency_ms(fn, obs, iters: int, warmup: int = 10) -> np.ndarray:
+    for _ in range(warmup):
+        fn(obs)
+    out = np.empty(iters)
+    for i in range(iters):
+        t = time.perf_counter()
+        fn(obs)
+        out[i] = (time.perf_counter() - t) * 1e3
+    return out
+
+
+def throughput(fn, obs, batch: int, seconds: float = 3.0) -> float:
+    fn(obs)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(obs)
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=32, help="batch size for the throughput figure")
+    ap.add_argument("--head", default="token", choices=["token", "gaussian", "laplace"])
+    ap.add_argument("--checkpoint", help="benchmark this checkpoint instead of a fresh default tiny VLA")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    policy = load_policy(args.checkpoint) if args.checkpoint else make_policy(
+        "tiny", load_spec("tabletop"), {"head": {"kind": args.head}})
+    policy.eval()
+    n_params = sum(p.numel() for p in policy.parameters())
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(policy, Path(tmp) / "policy.onnx")
+        runners = {"torch eager": TorchRunner(policy, device="cpu"),
+                   "onnxruntime": OnnxRunner(onnx_path, device="cpu", threads=args.threads)}
+        one, many = example_batch(policy, 1), example_batch(policy, args.batch, seed=1)
+        rows = {}
+        for name, runner in runners.items():
+            lat = latency_ms(runner.act, one, args.iters)
+            rows[name] = (np.percentile(lat, 50), np.percentile(lat, 99), throughput(runner.act, many, args.batch))
+    spec = policy.spec
+    print(f"tiny VLA ({args.head if not args.checkpoint else policy.head_kind} head, {n_params / 1e6:.2f} M params), "
+          f"{len(spec.cameras)} cameras {spec.cameras[0].width}x{spec.cameras[0].height}, chunk {spec.chunk_length}x{spec.action_dim}, "
+          f"{args.threads} threads, {args.iters} iterations, provider {runners['onnxruntime'].provider}")
+    print(f"{'runner':<14}{'b1 p50 ms':>11}{'b1 p99 ms':>11}{f'b{args.batch} obs/s':>13}")
+    for name, (p50, p99, tput) in rows.items():
+        print(f"{name:<14}{p50:>11.2f}{p99:>11.2f}{tput:>13.0f}")
+    (t50, t99, tt), (o50, o99, ot) = rows["torch eager"], rows["onnxruntime"]
+    print(f"{'ort/torch':<14}{o50 / t50:>11.2f}{o99 / t99:>11.2f}{ot / tt:>13.2f}")
+    print(f"goals: ort p50 <= 0.6x torch: {'met' if o50 <= 0.6 * t50 else 'NOT met'} ({o50 / t50:.2f}x); "
+          f"ort p99 < 33 ms: {'met' if o99 < 33 else 'NOT met'} ({o99:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

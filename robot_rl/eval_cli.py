@@ -1,0 +1,149 @@
+"""`robot-rl eval`: success rates of a checkpoint, the scripted expert or random actions on a suite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.env import Context, Suite, make_suite
+from robot_rl.errors import ConfigError
+from robot_rl.rollout.collector import EpisodeResult, RolloutJob, SampledChunks
+from robot_rl.spec import EmbodimentSpec
+
+log = logging.getLogger(__name__)
+
+
+class RandomSampler:
+    """Uniformly random chunks within the spec's action limits (a floor for success rates)."""
+
+    def __init__(self, spec: EmbodimentSpec, seed: int = 0) -> None:
+        self.spec = spec
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, observations: list) -> SampledChunks:
+        h, a = self.spec.chunk_shape
+        action = self.rng.uniform(self.spec.action_low, self.spec.action_high, size=(len(observations), h, a))
+        action = action.astype(np.float32)  # (B, H, A)
+        return SampledChunks(action, np.zeros_like(action))
+
+
+def save_video(result: EpisodeResult, out_dir: Path, fps: float) -> Path:
+    """One MP4 per episode: the cameras side by side at every policy decision."""
+    import cv2
+
+    frames = [np.concatenate([s.obs.images[c] for c in sorted(s.obs.images)], axis=1) for s in result.steps]
+    path = out_dir / f"{result.job.context.task}_{result.job.context.init_id}_{'ok' if result.success else 'fail'}.mp4"
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def run_scripted(suite: Suite, contexts: list[Context], noise: float, seed: int, on_episode: Any = None) -> list[EpisodeResult]:
+    """The suite's scripted expert, in this process (experts read privileged simulator state)."""
+    from robot_rl.rollout.collector import StepRecord
+
+    env = suite.make_env()
+    results = []
+    h = suite.spec.chunk_length
+    try:
+        for i, ctx in enumerate(contexts):
+            expert = suite.expert(ctx.task, noise=noise, seed=seed + i)  # type: ignore[attr-defined]
+            obs = env.reset(ctx)
+            expert.reset(env)
+            steps, t, done, success = [], 0, False, False
+            while not done:
+                steps.append(StepRecord(obs, np.zeros(suite.spec.chunk_shape, np.float32), np.zeros(suite.spec.chunk_shape, np.float32),
+                                        None, None, obs.timestamp, obs.timestamp))
+                for k in range(h):
+                    r = env.step(expert.act(obs), render=k == h - 1)
+                    t += 1
+                    done, success = r.done, r.success
+                    if done:
+                        break
+                obs = r.obs
+            result = EpisodeResult(RolloutJob(ctx), success, t, timed_out=not success, steps=steps)
+            if on_episode:
+                on_episode(result)
+            results.append(result)
+    finally:
+        env.close()
+    return results
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from robot_rl.train.evaluate import evaluate, success_table
+
+    suite = make_suite(args.suite)
+    tasks = [suite.task(args.task).task] if args.task else [t.task for t in suite.tasks()]
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes: got {args.episodes}; must be >= 1")
+    contexts = [c for t in tasks for c in suite.contexts(t, split=args.split)[: args.episodes]]
+    video_dir = Path(args.video) if args.video else None
+    on_episode = None
+    if video_dir:
+        video_dir.mkdir(parents=True, exist_ok=True)
+        fps = suite.spec.control_rate_hz / suite.spec.chunk_length
+
+        def on_episode(result: EpisodeResult) -> None:
+            save_video(result, video_dir, fps)
+
+    if args.policy == "scripted":
+        if not callable(getattr(suite, "expert", None)):
+            raise ConfigError(f"suite '{args.suite}' has no scripted expert")
+        table = success_table(run_scripted(suite, contexts, args.noise, args.seed, on_episode))
+    else:
+        from robot_rl.rollout.config import RolloutConfig, make_pool
+        from robot_rl.rollout.worker import SuiteEnvFactory
+
+        if args.policy == "random":
+            sampler: Any = RandomSampler(suite.spec, args.seed)
+        else:
+            import torch
+
+            from robot_rl.policies import load_policy
+            from robot_rl.rollout.policy_sampler import PolicySampler
+
+            torch.set_num_threads(1)  # the env workers use the other cores
+            policy = load_policy(args.policy).eval()
+            policy.spec.check_compatible(suite.spec, "suite spec")
+            sampler = PolicySampler(policy, args.temperature, seed=args.seed, deterministic=args.deterministic)
+        cfg = RolloutConfig(num_workers=args.workers)
+        with make_pool(SuiteEnvFactory(args.suite), cfg) as pool:
+            table = evaluate(pool, sampler, contexts, on_episode=on_episode)
+    if args.json:
+        print(json.dumps(table, indent=1))
+    else:
+        print(f"{'task':<28} success  episodes")
+        for task, row in table["per_task"].items():
+            print(f"{task:<28} {row['success_rate']:7.2f}  {row['episodes']:8d}")
+        print(f"{'overall':<28} {table['success_rate']:7.2f}  {table['episodes']:8d}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval", help="success rate per task of a checkpoint, the scripted expert or random actions",
+        description="Run one episode per context (the first N contexts of each task in --split) and print a "
+                    "per-task success table. --policy is 'scripted' (the suite's expert), 'random' (uniform "
+                    "actions) or a policy checkpoint directory.")
+    p.add_argument("--policy", required=True, help="scripted | random | CHECKPOINT_DIR")
+    p.add_argument("--suite", required=True, help="suite name (see `robot-rl tasks`)")
+    p.add_argument("--task", help="only this task (default: every task)")
+    p.add_argument("--episodes", type=int, default=50, help="episodes (contexts) per task (default 50)")
+    p.add_argument("--split", choices=("train", "eval", "all"), default="eval", help="which contexts (default eval)")
+    p.add_argument("--workers", type=int, default=2, help="env worker processes (default 2)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for a checkpoint")
+    p.add_argument("--deterministic", action="store_true", help="use the policy's deterministic action (act())")
+    p.add_argument("--noise", type=float, default=0.0, help="scripted expert action noise")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the table as JSON (success_rate overall and per task)")
+    p.add_argument("--video", metavar="DIR", help="save one MP4 per episode (cameras side by side, one frame per decision)")
+    p.set_defaults(func=_eval)

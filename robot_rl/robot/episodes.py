@@ -1,0 +1,135 @@
+"""The policy node's episode bookkeeping: episode events in, rollout-buffer episodes out.
+
+State machine (one episode at a time)::
+
+    idle --start--> recording --success/failure/abort/estop (same episode_id)--> idle
+    recording --start (new episode_id)--> the old one closes as 'aborted', the new one starts
+
+How an episode closes (docs/ros.md):
+
+=========  ======  ===========================  =========================================
+event      reward  status                       buffer
+=========  ======  ===========================  =========================================
+success    1       ok                           committed
+failure    0       ok, or timeout (timeout=true) committed
+abort      0       aborted                      committed if it has steps, else discarded
+estop      0       estop                        committed if it has steps, else discarded
+=========  ======  ===========================  =========================================
+
+Aborted and e-stopped episodes are committed rather than thrown away because robot time is
+expensive and they are what one inspects after an incident; their status keeps them out of
+training (``complete_groups`` uses only ``ok`` / ``timeout``, robot_rl.buffer.USABLE_STATUSES).
+The policy version is fixed at the start: a hot-swapped policy only takes over between episodes,
+so one episode never mixes two sampling policies (PPO ratios need the one that sampled).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from robot_rl.buffer import EpisodeWriter, RolloutBuffer
+from robot_rl.ros_config.episode_event import EpisodeEvent
+
+log = logging.getLogger(__name__)
+
+
+class EventRejected(Exception):
+    """An event that does not fit the current state (e.g. ends an episode that is not running)."""
+
+
+@dataclass
+class ActiveEpisode:
+    start: EpisodeEvent
+    instruction: str
+    policy_version: int
+    writer: EpisodeWriter | None
+    steps: int = 0
+    env_steps: int = 0
+
+
+@dataclass
+class ClosedEpisode:
+    """What happened to an episode when it closed: buffer index (-1 if not recorded), status, reward."""
+
+    episode_id: str
+    index: int
+    status: str
+    reward: int
+    steps: int
+    context_id: str = ""
+    group_id: str = ""
+
+
+@dataclass
+class EpisodeBook:
+    """Tracks the active episode and writes it to ``buffer`` (None: track only, record nothing)."""
+
+    buffer: RolloutBuffer | None
+    active: ActiveEpisode | None = None
+    closed: list[ClosedEpisode] = field(default_factory=list)
+
+    def on_event(self, event: EpisodeEvent, instruction: str, policy_version: int) -> ClosedEpisode | None:
+        """Apply one event; returns the episode it closed, if any. Raises :class:`EventRejected`."""
+        if event.event == "start":
+            if self.active is not None and self.active.start.episode_id == event.episode_id:
+                raise EventRejected(f"episode '{event.episode_id}' is already running (duplicate start)")
+            closed = self._close(self.active, "aborted", 0, "operator", "") if self.active else None
+            instr = event.instruction or instruction
+            if not instr:
+                raise EventRejected(f"start of '{event.episode_id}': no instruction in the event and none on "
+                                    "/robot_rl/instruction")
+            writer = self.buffer.begin_episode() if self.buffer is not None else None
+            self.active = ActiveEpisode(event, instr, policy_version, writer)
+            return closed
+        if self.active is None or self.active.start.episode_id != event.episode_id:
+            running = f"'{self.active.start.episode_id}' is running" if self.active else "no episode is running"
+            raise EventRejected(f"{event.event} for episode '{event.episode_id}' ignored: {running}")
+        active, self.active = self.active, None
+        if event.event == "success":
+            return self._close(active, "ok", 1, event.label_source, event.operator)
+        if event.event == "failure":
+            return self._close(active, "timeout" if event.timeout else "ok", 0, event.label_source, event.operator)
+        return self._close(active, "aborted" if event.event == "abort" else "estop", 0, event.label_source,
+                           event.operator)
+
+    def add_step(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, action: np.ndarray,
+                 log_prob: np.ndarray, tokens: np.ndarray | None, raw_action: np.ndarray | None,
+                 t_capture: float, t_decision: float, executed: int) -> None:
+        """Record one policy step of the active episode (shapes as in RolloutBuffer: chunk (H, A))."""
+        if self.active is None:
+            return
+        if self.active.writer is not None:
+            self.active.writer.add_step(images=images, proprio=proprio, action=action, log_prob=log_prob,
+                                        tokens=tokens, raw_action=raw_action, t_capture=t_capture,
+                                        t_decision=t_decision, executed=executed)
+        self.active.steps += 1
+        self.active.env_steps += executed
+
+    def _close(self, active: ActiveEpisode, status: str, reward: int, label_source: str, operator: str) -> ClosedEpisode:
+        start = active.start
+        index = -1
+        if active.writer is not None:
+            if active.steps == 0:
+                active.writer.abort()  # a committed episode needs at least one step
+            else:
+                ctx = start.context
+                index = active.writer.commit(
+                    task=start.task_name, reward=reward, label_source=label_source, context_id=start.context_id,
+                    init_id=ctx.init_id if ctx else -1, instruction=active.instruction, group_id=start.group_id,
+                    policy_version=active.policy_version, status=status, operator=operator,
+                    env_steps=active.env_steps)
+        closed = ClosedEpisode(start.episode_id, index, status, reward, active.steps, start.context_id, start.group_id)
+        self.closed.append(closed)
+        if self.active is active:
+            self.active = None
+        return closed
+
+    def shutdown(self) -> ClosedEpisode | None:
+        """Close a running episode as aborted (node shutting down)."""
+        if self.active is None:
+            return None
+        return self._close(self.active, "aborted", 0, "operator", "")

@@ -1,0 +1,85 @@
+"""Episode events: the JSON carried in std_msgs/String on ``/robot_rl/episode_event``.
+
+One message holds one JSON object, validated by :class:`EpisodeEvent`::
+
+    {"event": "start", "episode_id": "g3-1", "context_id": "pick_red/3", "group_id": "g3",
+     "instruction": "pick up the red cube"}
+    {"event": "success", "episode_id": "g3-1", "label_source": "operator", "operator": "ana"}
+    {"event": "failure", "episode_id": "g3-1", "label_source": "sim", "timeout": true}
+    {"event": "abort", "episode_id": "g3-1", "note": "cube fell off the table"}
+    {"event": "estop", "episode_id": "g3-1"}
+
+``start`` opens an episode (the sim robot resets to ``context_id``); ``success`` / ``failure``
+close it with reward 1 / 0 and a ``label_source`` (``sim`` when the simulator judged it,
+``operator`` when a person did); ``abort`` / ``estop`` close it without a usable reward. End
+events name the ``episode_id`` of the start event they close, so a late or duplicated event for
+an older episode can never close the current one. Unknown keys, bad values and non-JSON text are
+rejected with a :class:`~robot_rl.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from robot_rl.config import StrictConfig, validate_config
+from robot_rl.env import Context
+from robot_rl.errors import ConfigError
+
+EventKind = Literal["start", "success", "failure", "abort", "estop"]
+END_EVENTS = ("success", "failure", "abort", "estop")
+
+
+class EpisodeEvent(StrictConfig):
+    """One episode event; see the module docstring for examples."""
+
+    event: EventKind
+    episode_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$",
+                            description="pairs end events with their start event")
+    context_id: str = Field(default="", description="'task/init_id'; required for start")
+    group_id: str = Field(default="", max_length=128, description="K rollouts of one context share a group id")
+    task: str = Field(default="", description="defaults to the task part of context_id")
+    instruction: str = Field(default="", max_length=4096,
+                             description="overrides /robot_rl/instruction for this episode when given")
+    label_source: Literal["sim", "expert", "operator"] = Field(
+        default="operator", description="who judged success/failure")
+    operator: str = Field(default="", max_length=128, description="who labelled it (operator panel)")
+    timeout: bool = Field(default=False, description="failure because the episode limit was reached")
+    stamp: float = Field(default=0.0, ge=0.0, description="when the event happened [s, ROS time]; 0 = unknown")
+    note: str = Field(default="", max_length=1024)
+
+    @model_validator(mode="after")
+    def _check(self) -> EpisodeEvent:
+        if self.event == "start" and not self.context_id:
+            raise ValueError("a start event needs a context_id ('task/init_id')")
+        if self.context_id:
+            Context.parse(self.context_id)  # ValueError names the expected form
+        if self.timeout and self.event != "failure":
+            raise ValueError(f"timeout is only meaningful for failure events, not {self.event}")
+        return self
+
+    @property
+    def context(self) -> Context | None:
+        return Context.parse(self.context_id) if self.context_id else None
+
+    @property
+    def task_name(self) -> str:
+        """``task``, or the task part of ``context_id``."""
+        return self.task or (self.context.task if self.context else "")
+
+    def to_json(self) -> str:
+        """Compact JSON with only the fields that differ from their defaults (plus ``event`` and ``episode_id``)."""
+        data = self.model_dump(exclude_defaults=True)
+        data.update(event=self.event, episode_id=self.episode_id)
+        return json.dumps(data, sort_keys=True)
+
+
+def parse_episode_event(text: str) -> EpisodeEvent:
+    """Parse and validate one event; raise :class:`ConfigError` saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ConfigError(f"episode event: not JSON ({err}); got {text[:80]!r}") from None
+    return validate_config(EpisodeEvent, data, "episode event")

@@ -1,0 +1,300 @@
+"""sim_robot_node: a suite env (tabletop, point_reach, LIBERO...) presented as the robot.
+
+Publishes what a camera driver and a robot driver would: ``<cam>/image_raw`` + ``camera_info``
+for every spec camera (``camera_rate_hz``), ``/joint_states`` and the end-effector pose
+(``state_rate_hz``, from the env's proprio through ``proprio_sources``), all stamped now (the sim
+world does not change between control steps). Every control period (the spec's rate) it steps
+the env once with the action the latest executor command asks for (robot_rl.robot.commands:
+pose target -> delta towards it; twist -> twist x period; gripper held), and reports the outcome
+on ``/robot_rl/episode_event``: ``success`` (label_source sim) when the env says so, ``failure``
+with ``timeout`` when the episode limit is reached.
+
+Episodes: with ``auto_start`` it runs its own schedule (``contexts`` x ``group_size``), announcing
+each with a ``start`` event and the instruction (latched); otherwise a ``start`` event from
+elsewhere (the operator panel) or the ``/sim_robot/reset`` service (next scheduled context)
+resets the env to the requested context. ``abort``/``estop`` events stop the episode.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64, Header, String
+from std_srvs.srv import Trigger
+
+from robot_rl.env import Context, Observation, make_suite
+from robot_rl.errors import ConfigError, RobotRLError
+from robot_rl.robot.commands import check_commandable, hold_action, pose_target_to_action, twist_to_action
+from robot_rl.robot.proprio import ProprioMap, default_proprio_sources
+from robot_rl.ros_config import topics
+from robot_rl.ros_config.camera_info import CameraCalibration
+from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
+from robot_rl.ros_config.params_file import parameter_fields
+from robot_rl.ros_config.sim_robot import SimRobotConfig
+from ros_nodes import qos
+from ros_nodes.messages import OK, WARN, camera_info_msg, diagnostic_array, image_to_msg, pose_to_arrays, stamp_to_s
+from ros_nodes.params import NodeParams
+
+
+def nominal_calibration(width: int, height: int) -> CameraCalibration:
+    """A pinhole camera_info for a sim camera (no distortion; focal length 0.8 x width, centred)."""
+    return CameraCalibration.from_intrinsics(width, height, 0.8 * width, 0.8 * width, width / 2.0, height / 2.0)
+
+
+class SimRobotNode(Node):
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_robot")
+        self.params = NodeParams(self, SimRobotConfig, static=[f.name for f in parameter_fields(SimRobotConfig)])
+        cfg: SimRobotConfig = self.params.config
+        self.cfg = cfg
+        self.suite = make_suite(cfg.suite, **cfg.options)
+        self.spec = self.suite.spec
+        check_commandable(self.spec)
+        self.proprio_map = ProprioMap(self.spec, cfg.proprio_sources or default_proprio_sources(self.spec))
+        self.env = self.suite.make_env()
+        self.instructions = {t.task: t.instruction for t in self.suite.tasks()}
+        contexts = [Context.parse(c) for c in cfg.contexts] or self.suite.contexts()
+        self._schedule = itertools.cycle(contexts)
+        self._run_id = f"sim{os.getpid()}x{int(time.time()) % 100000}"
+        self._group_index = -1
+        self._in_group = cfg.group_size  # forces a new group first
+        self._group_ctx: Context | None = None
+        self.stats: Counter[str] = Counter()
+        self.obs: Observation | None = None
+        self.episode: EpisodeEvent | None = None
+        self.episode_start = 0.0
+        self.steps = 0
+        self.max_steps = 0
+        self.next_start = 0.0
+        self.target: tuple[np.ndarray, np.ndarray] | None = None
+        self.twist: tuple[np.ndarray, np.ndarray, float] | None = None
+        self.gripper = 1.0
+        self._own_ids: set[str] = set()
+        self._heartbeat = -1e9
+
+        image_qos = qos.by_name(cfg.image_qos)
+        self.image_pubs = {c.name: (self.create_publisher(Image, topics.image_topic(c.name), image_qos),
+                                    self.create_publisher(CameraInfo, topics.camera_info_topic(c.name), image_qos),
+                                    nominal_calibration(c.width, c.height)) for c in self.spec.cameras}
+        self.joint_pub = self.create_publisher(JointState, cfg.joint_states_topic, qos.SENSOR)
+        self.pose_pub = self.create_publisher(PoseStamped, cfg.ee_pose_topic, qos.SENSOR)
+        self.event_pub = self.create_publisher(String, topics.EPISODE_EVENT, qos.RELIABLE)
+        self.instruction_pub = self.create_publisher(String, topics.INSTRUCTION, qos.LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
+        if cfg.command_type == "pose":
+            self.create_subscription(PoseStamped, cfg.pose_command_topic, self._on_pose_command, qos.RELIABLE)
+        else:
+            self.create_subscription(TwistStamped, cfg.twist_command_topic, self._on_twist_command, qos.RELIABLE)
+        self.create_subscription(Float64, cfg.gripper_command_topic, self._on_gripper, qos.RELIABLE)
+        self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
+        if cfg.wait_for_heartbeat:
+            self.create_subscription(Header, cfg.wait_for_heartbeat, self._on_heartbeat, qos.SENSOR)
+        self.create_service(Trigger, topics.SIM_RESET, self._on_reset)
+        self.create_timer(self.spec.control_period_s, self._control)
+        self.create_timer(1.0 / cfg.camera_rate_hz, self._publish_images)
+        self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state)
+        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        self.next_start = self._now() + cfg.startup_delay_s  # let subscribers discover us first
+        self.get_logger().info(f"sim robot '{cfg.suite}' (spec {self.spec.name}) at {self.spec.control_rate_hz} Hz, "
+                               f"obeying {cfg.command_type} commands; auto_start={cfg.auto_start}")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- episodes ---------------------------------------------------------------------------
+
+    def _next_scheduled(self) -> tuple[Context, str]:
+        if self._in_group >= self.cfg.group_size:
+            self._group_ctx = next(self._schedule)
+            self._group_index += 1
+            self._in_group = 0
+        self._in_group += 1
+        return self._group_ctx, f"{self._run_id}-g{self._group_index}"
+
+    def _start(self, event: EpisodeEvent) -> None:
+        """Reset the env to the event's context and announce it (own events are published here)."""
+        ctx = event.context
+        self.obs = self.env.reset(ctx)
+        self.target, self.twist, self.gripper = None, None, 1.0
+        self.steps = 0
+        task_limit = self.env.max_steps
+        self.max_steps = min(task_limit, self.cfg.max_steps) if self.cfg.max_steps else task_limit
+        self.episode_start = self._now()
+        instruction = event.instruction or self.obs.instruction or self.instructions.get(ctx.task, "")
+        self.episode = event.model_copy(update={"instruction": instruction, "stamp": self.episode_start})
+        self.instruction_pub.publish(String(data=instruction))
+        self.stats["episodes_started"] += 1
+
+    def _start_next(self) -> None:
+        ctx, group = self._next_scheduled()
+        episode_id = f"{group}-{self._in_group}"
+        self._own_ids.add(episode_id)
+        self._start(EpisodeEvent(event="start", episode_id=episode_id, context_id=ctx.id, group_id=group,
+                                 label_source="sim"))
+        self._publish_images()
+        self._publish_state()
+        self.event_pub.publish(String(data=self.episode.to_json()))
+
+    def _end(self, kind: str, timeout: bool = False) -> None:
+        event = EpisodeEvent(event=kind, episode_id=self.episode.episode_id, context_id=self.episode.context_id,
+                             group_id=self.episode.group_id, label_source="sim", timeout=timeout, stamp=self._now())
+        self._own_ids.add(event.episode_id)
+        self.event_pub.publish(String(data=event.to_json()))
+        self.stats[f"episodes_{kind}"] += 1
+        self.get_logger().info(f"episode {event.episode_id} ({event.context_id}): {kind} after {self.steps} steps")
+        self.episode = None
+        self.next_start = self._now() + self.cfg.episode_gap_s
+
+    def _on_event(self, msg: String) -> None:
+        try:
+            event = parse_episode_event(msg.data)
+        except ConfigError as err:
+            self.stats["rejected_events"] += 1
+            self.get_logger().warning(f"rejected episode event: {err}", throttle_duration_sec=2.0)
+            return
+        if event.episode_id in self._own_ids:
+            return  # our own announcement coming back
+        if event.event == "start":
+            self._start(event)
+        elif self.episode is not None and event.episode_id == self.episode.episode_id:
+            self.get_logger().info(f"episode {event.episode_id} ended from outside: {event.event}")
+            self.episode = None
+            self.next_start = self._now() + self.cfg.episode_gap_s
+
+    def _on_heartbeat(self, _msg: Header) -> None:
+        if self._heartbeat < 0:
+            self.next_start = max(self.next_start, self._now() + self.cfg.startup_delay_s)  # discovery settles
+        self._heartbeat = self._now()
+
+    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._start_next()
+        response.success, response.message = True, f"started {self.episode.episode_id} on {self.episode.context_id}"
+        return response
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    def _command_ok(self, stamp: float, frame: str) -> bool:
+        if frame != self.cfg.command_frame or stamp < self.episode_start + self.cfg.command_guard_s:
+            self.stats["ignored_commands"] += 1  # another frame, or meant for the scene before the reset
+            return False
+        return True
+
+    def _on_pose_command(self, msg: PoseStamped) -> None:
+        if self._command_ok(stamp_to_s(msg.header.stamp), msg.header.frame_id):
+            pos, quat = pose_to_arrays(msg)
+            if np.isfinite(pos).all() and np.isfinite(quat).all() and np.linalg.norm(quat) > 1e-6:
+                self.target = (pos, quat)
+                self.stats["commands"] += 1
+
+    def _on_twist_command(self, msg: TwistStamped) -> None:
+        if self._command_ok(stamp_to_s(msg.header.stamp), msg.header.frame_id):
+            t = msg.twist
+            self.twist = (np.array([t.linear.x, t.linear.y, t.linear.z]),
+                          np.array([t.angular.x, t.angular.y, t.angular.z]), self._now())
+            self.stats["commands"] += 1
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if np.isfinite(msg.data):
+            self.gripper = float(np.clip(msg.data, -1.0, 1.0))
+
+    # ---- control ----------------------------------------------------------------------------
+
+    def _action(self) -> np.ndarray:
+        state = self.proprio_map.to_robot(self.obs.proprio)
+        if self.cfg.command_type == "pose" and self.target is not None:
+            return pose_target_to_action(self.spec, state.position, state.quaternion, *self.target, self.gripper)
+        if self.twist is not None and self._now() - self.twist[2] <= self.cfg.twist_timeout_s:
+            return twist_to_action(self.spec, self.twist[0], self.twist[1], self.spec.control_period_s, self.gripper)
+        return hold_action(self.spec, self.gripper)
+
+    def _control(self) -> None:
+        if self.episode is None:
+            more = not self.cfg.num_episodes or self.stats["episodes_started"] < self.cfg.num_episodes
+            # An episode without a running policy would only record a timeout: wait for its heartbeat.
+            heard = not self.cfg.wait_for_heartbeat or self._now() - self._heartbeat < 1.0
+            if self.cfg.auto_start and more and heard and self._now() >= self.next_start:
+                self._start_next()
+            return
+        result = self.env.step(self._action())
+        self.obs = result.obs
+        self.steps += 1
+        self.stats["env_steps"] += 1
+        if result.success:
+            self._end("success")
+        elif result.done or self.steps >= self.max_steps:
+            self._end("failure", timeout=True)
+
+    # ---- publishing -------------------------------------------------------------------------
+
+    def _publish_images(self) -> None:
+        if self.obs is None:
+            return
+        stamp = self.get_clock().now().to_msg()
+        for cam, (image_pub, info_pub, cal) in self.image_pubs.items():
+            frame = f"{cam}_optical_frame"
+            image_pub.publish(image_to_msg(self.obs.images[cam], "rgb8", stamp, frame))
+            info_pub.publish(camera_info_msg(cal, stamp, frame))
+
+    def _publish_state(self) -> None:
+        if self.obs is None:
+            return
+        stamp = self.get_clock().now().to_msg()
+        state = self.proprio_map.to_robot(self.obs.proprio)
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, self.cfg.command_frame
+        p, q = pose.pose.position, pose.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in state.position)
+        q.x, q.y, q.z, q.w = (float(v) for v in state.quaternion)
+        self.pose_pub.publish(pose)
+        joints = JointState()
+        joints.header.stamp = stamp
+        joints.name = list(state.joints)
+        joints.position = [float(v) for v in state.joints.values()]
+        self.joint_pub.publish(joints)
+
+    def _publish_diagnostics(self) -> None:
+        values = dict(self.stats)
+        values.update(episode=self.episode.episode_id if self.episode else "", steps=self.steps)
+        self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: sim robot",
+                                               self.cfg.suite, OK if self.obs is not None else WARN,
+                                               "running" if self.episode else "between episodes", values))
+
+    def shutdown(self) -> None:
+        self.env.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``sim_robot_node``: ``sim_robot_node --ros-args --params-file launch/config/sim_robot.yaml``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimRobotNode()
+        rclpy.spin(node)
+    except (ConfigError, RobotRLError) as err:
+        print(f"sim_robot_node: error: {err}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
