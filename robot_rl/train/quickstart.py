@@ -35,6 +35,7 @@ class QuickstartConfig(StrictConfig):
     """The quickstart pipeline; ``train`` is a :class:`TrainConfig` whose ``policy`` is the SFT checkpoint."""
 
     suite: str = Field("tabletop", description="suite with scripted experts")
+    suite_options: dict[str, Any] = Field(default_factory=dict, description="suite options, e.g. spec: tabletop_64")
     tasks: list[str] | None = Field(None, description="tasks to use; null = every task of the suite")
     demos_per_task: int = Field(3, ge=1, le=100, description="expert demonstrations per task (the 'few demos' regime)")
     demo_noise: float = Field(0.1, ge=0, description="expert action noise, so demonstrations vary")
@@ -50,7 +51,8 @@ def run_quickstart(config_path: str | Path, out: str | Path, overrides: dict[str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train_data = dict(qs.train)
-    train_data["suite"] = {"name": qs.suite, **({"tasks": qs.tasks} if qs.tasks else {}), **train_data.get("suite", {})}
+    train_data["suite"] = {"name": qs.suite, "options": qs.suite_options, **({"tasks": qs.tasks} if qs.tasks else {}),
+                           **train_data.get("suite", {})}
     train_data["policy"] = str(out / "sft")
     for dotted, value in (overrides or {}).items():
         node = train_data
@@ -61,7 +63,7 @@ def run_quickstart(config_path: str | Path, out: str | Path, overrides: dict[str
     train_cfg = TrainConfig.model_validate(train_data)  # validated up front: fail before minutes of work
     timings: dict[str, float] = {}
 
-    suite = make_suite(qs.suite)
+    suite = make_suite(qs.suite, **qs.suite_options)
     tasks = qs.tasks or [t.task for t in suite.tasks()]
     t0 = time.monotonic()
     if not (out / "demos.zarr").exists():
