@@ -15,7 +15,7 @@ demo: setup
 	$(VENV)/bin/robot-rl quickstart --out runs/quickstart
 
 test: setup
-	$(PY) -m pytest -q
+	PY=$(PY) bash scripts/run_tests.sh
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
