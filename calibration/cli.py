@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 from calibration.boards import BoardConfig, parse_squares
 from robot_rl.config import load_yaml, validate_config
@@ -206,6 +208,13 @@ def _sim_camera(args: argparse.Namespace) -> int:
     size = _parse_size(args.image_size) if args.image_size else info.size
     cam = mujoco_camera(info.K, info.size, T_parent_cam, size)
     attrs = cam.xml_attributes(exact_intrinsics=args.exact)
+    if args.tabletop_out:
+        # A tabletop suite/env option block: the calibrated pose becomes the camera's nominal pose,
+        # so domain randomization jitters around it (sim/tabletop/randomization.py).
+        override = {"cameras": {args.name: {"pos": [float(v) for v in cam.pos],
+                                             "quat": [float(v) for v in cam.quat_wxyz],
+                                             "fovy": float(cam.fovy_deg)}}}
+        Path(args.tabletop_out).write_text(yaml.safe_dump(override, sort_keys=False))
     if args.json:
         print(json.dumps({"parent": parent, **cam.__dict__, "xml_attributes": attrs}, indent=2))
         return 0
@@ -302,6 +311,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--exact", action="store_true", help="emit focalpixel/principalpixel/sensorsize instead of fovy")
     p.add_argument("--name", default="calibrated", help="camera name in the XML")
     p.add_argument("--json", action="store_true", help="print all values as JSON")
+    p.add_argument("--tabletop-out", metavar="YAML",
+                   help="also write a tabletop suite option block (cameras: {NAME: {pos, quat, fovy}}); use --name "
+                        "agentview or wrist and put the block under `suite.options` of a training config")
     p.set_defaults(func=_sim_camera)
 
 

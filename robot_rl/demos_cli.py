@@ -1,9 +1,11 @@
 """`robot-rl demos`: record scripted-expert demonstrations into a rollout buffer.
 
-Each buffer step is one policy decision: the observation at the decision and the next chunk of
-H actions the expert executed from there (closed loop, so the chunk is what a policy imitating it
-must output). Log-probs are zeros and the label source is ``expert``. Only suites that offer
-``suite.expert(task, noise=, seed=)`` (the built-in ``tabletop``) can record demos.
+By default each env step becomes one buffer step: the observation there and the next H actions
+the expert executed from it (closed loop, so the chunk is what a policy imitating it must
+output; ``executed`` counts the actions that exist before the episode ends). ``--decisions-only``
+keeps one row per decision (every H env steps), the layout of a policy's own rollouts.
+Log-probs are zeros and the label source is ``expert``. Suites that offer
+``suite.expert(task, noise=, seed=)`` (``tabletop``, ``point_reach``) can record demos.
 """
 
 from __future__ import annotations
@@ -24,36 +26,49 @@ log = logging.getLogger(__name__)
 EXPERT_POLICY_VERSION = 0  # the buffer accepts versions >= 0; label_source "expert" marks these episodes
 
 
-def record_episode(env: Env, suite: Suite, context: Context, writer: Any, noise: float, seed: int) -> tuple[bool, int]:
-    """Run the expert from ``context``, adding one buffer step per chunk to ``writer``; returns (success, env steps)."""
+def record_episode(env: Env, suite: Suite, context: Context, writer: Any, noise: float, seed: int,
+                   every_step: bool = True) -> tuple[bool, int]:
+    """Run the expert from ``context`` into ``writer``; returns (success, env steps).
+
+    ``every_step``: one buffer step per env step, each with the next H expert actions as its chunk
+    (``executed`` counts those that exist before the episode ends): H times more supervised data
+    from the same demonstrations, as ACT-style chunked behaviour cloning uses. Otherwise one
+    buffer step per decision (every H env steps), the rows a policy's own rollout would have.
+    """
     spec = env.spec
     horizon, adim = spec.chunk_shape
     expert = suite.expert(context.task, noise=noise, seed=seed)  # type: ignore[attr-defined]
     obs = env.reset(context)
     expert.reset(env)
+    observations, actions, stamps = [], [], []
     t, success, done = 0, False, False
     while not done:
-        t_capture = time.time()
-        chunk = np.zeros((horizon, adim), dtype=np.float32)  # (H, A); unexecuted tail stays zero
-        executed = 0
-        for i in range(horizon):
-            chunk[i] = expert.act(obs)
-            # Only the observation after the chunk's last action is looked at (the next decision).
-            result = env.step(chunk[i], render=i == horizon - 1)
-            executed += 1
-            t += 1
-            if result.done:
-                done, success = True, result.success
-                break
-        writer.add_step(images=obs.images, proprio=obs.proprio, action=chunk,
-                        log_prob=np.zeros((horizon, adim), dtype=np.float32),
-                        t_capture=t_capture, t_decision=t_capture, executed=executed)
-        obs = result.obs
+        if every_step or t % horizon == 0:
+            observations.append(obs)
+            stamps.append(time.time())
+        action = expert.act(obs)
+        actions.append(action)
+        # Render only where a row will be written (every step, or the next decision).
+        result = env.step(action, render=every_step or (t + 1) % horizon == 0)
+        t += 1
+        done, success, obs = result.done, result.success, result.obs
+    actions_arr = np.asarray(actions, dtype=np.float32)  # (T, A)
+    stride = 1 if every_step else horizon
+    n = len(observations)
+    chunks = np.zeros((n, horizon, adim), dtype=np.float32)  # (N, H, A); unexecuted tail stays zero
+    executed = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        part = actions_arr[i * stride : i * stride + horizon]
+        chunks[i, : len(part)] = part
+        executed[i] = len(part)
+    writer.add_steps(images={c: np.stack([o.images[c] for o in observations]) for c in spec.camera_names},
+                     proprio=np.stack([o.proprio for o in observations]), action=chunks,
+                     log_prob=np.zeros_like(chunks), t_capture=stamps, t_decision=stamps, executed=executed)
     return success, t
 
 
 def record_demos(suite: Suite, tasks: list[str], episodes: int, out: str | Path, noise: float = 0.1, seed: int = 0,
-                 split: str = "train", keep_failures: bool = False) -> dict[str, list[int]]:
+                 split: str = "train", keep_failures: bool = False, every_step: bool = True) -> dict[str, list[int]]:
     """Record ``episodes`` expert episodes (round-robin over ``tasks`` and their contexts) into the buffer at ``out``.
 
     Failed expert episodes are discarded unless ``keep_failures``. Returns {task: [successes, attempts]}.
@@ -78,7 +93,7 @@ def record_demos(suite: Suite, tasks: list[str], episodes: int, out: str | Path,
             ctx = ctxs[(attempts // len(tasks)) % len(ctxs)]
             attempts += 1
             writer = buf.begin_episode()
-            success, steps = record_episode(env, suite, ctx, writer, noise, seed=seed * 100_003 + attempts)
+            success, steps = record_episode(env, suite, ctx, writer, noise, seed=seed * 100_003 + attempts, every_step=every_step)
             per_task[task][1] += 1
             if success or keep_failures:
                 writer.commit(task=task, reward=int(success), label_source="expert", context_id=ctx.id,
@@ -101,7 +116,8 @@ def record_demos(suite: Suite, tasks: list[str], episodes: int, out: str | Path,
 def _demos(args: argparse.Namespace) -> int:
     suite = make_suite(args.suite)
     tasks = [suite.task(args.task).task] if args.task else [t.task for t in suite.tasks()]
-    per_task = record_demos(suite, tasks, args.episodes, args.out, args.noise, args.seed, args.split, args.keep_failures)
+    per_task = record_demos(suite, tasks, args.episodes, args.out, args.noise, args.seed, args.split, args.keep_failures,
+                            every_step=not args.decisions_only)
     print(f"recorded {args.episodes} expert episodes into {args.out} ({sum(n for _, n in per_task.values())} attempts)")
     for task, (ok, n) in per_task.items():
         print(f"  {task:<22} {ok}/{n} successful")
@@ -122,4 +138,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--noise", type=float, default=0.1, help="expert action noise (0 = deterministic)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the expert noise")
     parser.add_argument("--keep-failures", action="store_true", help="also record failed episodes (reward 0)")
+    parser.add_argument("--decisions-only", action="store_true",
+                        help="one row per decision (every H env steps) instead of one per env step")
     parser.set_defaults(func=_demos)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -22,7 +20,7 @@ from std_srvs.srv import Trigger
 
 from calibration.capture import HandEyeCaptureConfig, PoseHistory, SampleRecorder
 from calibration.transforms import make_T, quat_xyzw_to_R
-from robot_rl.errors import ConfigError
+from ros_nodes.run import run_node
 from ros_nodes import qos
 from ros_nodes.messages import msg_to_image, stamp_to_s
 from ros_nodes.params import NodeParams
@@ -84,21 +82,7 @@ class HandEyeCaptureNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``handeye_capture``: ``handeye_capture --ros-args -p out_dir:=samples -p image_topic:=...``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = HandEyeCaptureNode()
-        rclpy.spin(node)
-    except ConfigError as err:
-        print(f"handeye_capture: error: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("handeye_capture", HandEyeCaptureNode, args)
 
 
 if __name__ == "__main__":

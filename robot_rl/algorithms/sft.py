@@ -15,11 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 from pathlib import Path
 from typing import Any
 
@@ -272,35 +269,6 @@ def load_demos(path: str, successful_only: bool = True, spec: EmbodimentSpec | N
     return DemoDataset({c: steps[f"images/{c}"].numpy() for c in cams}, steps["proprio"].numpy().astype(np.float32),
                        steps["action"].numpy().astype(np.float32), [str(instruction_of[int(e)]) for e in episode], episode,
                        steps["executed"].numpy().astype(np.int64))
-
-
-def run_sft(buffer: str | Path, policy_type: str, policy_config: dict[str, Any], cfg: SftConfig, out: str | Path,
-            successful_only: bool = True) -> dict[str, Any]:
-    """The whole SFT stage: load demos, fit stats, behaviour-clone, calibrate the scale, write the checkpoint.
-
-    Used by `robot-rl sft` and the quickstart. Returns a summary (losses, NLL before/after calibration, seconds).
-    """
-    from robot_rl.buffer import RolloutBuffer
-    from robot_rl.policies import make_policy, save_policy
-
-    data = load_demos(str(buffer), successful_only=successful_only)
-    with RolloutBuffer.open(buffer) as buf:
-        spec = buf.spec
-    torch.manual_seed(cfg.seed)
-    policy = make_policy(policy_type, spec, policy_config)
-    policy.set_stats(fit_stats(data, spec, cfg.bounds_percentiles))
-    log.info("sft: %d steps, %s policy with %s head (%.2f M parameters), %d steps", len(data), policy_type,
-             policy.head_kind, sum(p.numel() for p in policy.parameters()) / 1e6, cfg.steps)
-    t0 = time.time()
-    result = sft_train(policy, data, cfg)
-    n = max(1, min(50, len(result.losses) // 10))
-    summary: dict[str, Any] = {"steps": len(data), "loss_first": sum(result.losses[:n]) / n,
-                               "loss_last": sum(result.losses[-n:]) / n, "seconds": round(time.time() - t0, 1)}
-    if policy.head_kind != "token" and cfg.calibrate_steps > 0:
-        cal = calibrate_scale(policy, data, cfg)
-        summary.update(nll_before=cal.nll_before, nll_after=cal.nll_after)
-    save_policy(policy, out, extra={"sft": {"buffer": str(buffer), "config": cfg.model_dump(mode="json"), **summary}})
-    return summary
 
 
 def run_sft(buffer: str | Path, policy_type: str, policy_config: dict[str, Any] | None, cfg: SftConfig,

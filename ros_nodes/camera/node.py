@@ -12,12 +12,11 @@ import sys
 import threading
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from ros_nodes.run import run_node
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.camera import CameraNodeConfig
@@ -153,22 +152,7 @@ class CameraNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``camera_node``: ``camera_node --ros-args --params-file cameras.yaml -r __node:=wrist``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except ConfigError as err:
-        print(f"camera_node: error: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("camera_node", CameraNode, args)
 
 
 if __name__ == "__main__":

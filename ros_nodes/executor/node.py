@@ -17,14 +17,13 @@ import sys
 from collections import Counter
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float32MultiArray, Float64, Header, String
 from std_srvs.srv import Trigger
 
+from ros_nodes.run import run_node
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.chunk_layout import chunk_checksum
@@ -311,21 +310,7 @@ def _describe(msg: PoseStamped | TwistStamped) -> str:
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``action_executor``: ``action_executor --ros-args --params-file executor.yaml``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ActionExecutor()
-        rclpy.spin(node)
-    except ConfigError as err:
-        print(f"action_executor: error: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("action_executor", ActionExecutor, args)
 
 
 if __name__ == "__main__":

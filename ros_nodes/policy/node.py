@@ -17,16 +17,15 @@ from collections import Counter, deque
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray, Header, Int64, String
 from std_srvs.srv import Trigger
 
+from ros_nodes.run import run_node
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.robot.episodes import EpisodeBook, EventRejected
@@ -306,24 +305,7 @@ class PolicyNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``policy_node``: ``policy_node --ros-args --params-file launch/config/policy.yaml``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (ConfigError, RobotRLError) as err:
-        print(f"policy_node: error: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("policy_node", PolicyNode, args, threads=2)
 
 
 if __name__ == "__main__":

@@ -24,17 +24,16 @@ import time
 from collections import Counter
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64, Header, String
 from std_srvs.srv import Trigger
 
+from ros_nodes.run import run_node
 from robot_rl.env import Context, Observation, make_suite
-from robot_rl.errors import ConfigError, RobotRLError
+from robot_rl.errors import ConfigError
 from robot_rl.robot.commands import check_commandable, hold_action, pose_target_to_action, twist_to_action
 from robot_rl.robot.proprio import ProprioMap, default_proprio_sources
 from robot_rl.ros_config import topics
@@ -278,22 +277,7 @@ class SimRobotNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``sim_robot_node``: ``sim_robot_node --ros-args --params-file launch/config/sim_robot.yaml``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimRobotNode()
-        rclpy.spin(node)
-    except (ConfigError, RobotRLError) as err:
-        print(f"sim_robot_node: error: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("sim_robot_node", SimRobotNode, args)
 
 
 if __name__ == "__main__":

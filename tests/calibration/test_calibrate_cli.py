@@ -206,6 +206,24 @@ def test_sim_camera_cli_prints_a_mujoco_camera(eye_in_hand_folder, tmp_path, cap
     assert main(["calibrate", "sim-camera", "--intrinsics", str(folder / "camera.yaml"), "--handeye", str(he)]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith('<camera name="calibrated" pos="')
 
+    # The calibrated wrist camera becomes the tabletop sim's wrist camera (pose relative to the gripper, fovy).
+    block = tmp_path / "tabletop_camera.yaml"
+    assert main(["calibrate", "sim-camera", "--intrinsics", str(folder / "camera.yaml"), "--handeye", str(he),
+                 "--name", "wrist", "--image-size", "128x128", "--tabletop-out", str(block)]) == 0
+    options = yaml.safe_load(block.read_text())
+    from robot_rl.env import make_suite
+
+    env = make_suite("tabletop", **options).make_env()
+    try:
+        env.reset(make_suite("tabletop").contexts("pick_red")[0])
+        wrist = env.model.camera("wrist").id
+        np.testing.assert_allclose(env.model.cam_pos[wrist], X[:3, 3], atol=0.002)
+        np.testing.assert_allclose(env.model.cam_fovy[wrist], options["cameras"]["wrist"]["fovy"])
+        q = np.asarray(options["cameras"]["wrist"]["quat"])
+        np.testing.assert_allclose(env.model.cam_quat[wrist], q / np.linalg.norm(q), atol=1e-9)
+    finally:
+        env.close()
+
 
 def test_latency_cli_writes_the_spec(tmp_path, capsys):
     rng = np.random.default_rng(4)

@@ -44,9 +44,21 @@ def test_demos_records_expert_episodes_into_the_buffer(tmp_path, capsys):
     assert ep["action"].shape == (steps, *spec.chunk_shape)
     assert ep["images/agentview"].shape == (steps, 128, 128, 3)
     assert np.all(ep["log_prob"] == 0)
-    # Every decision but the last executed a full chunk; the last ended the episode.
-    assert np.all(ep["executed"][:-1] == spec.chunk_length) and 1 <= ep["executed"][-1] <= spec.chunk_length
-    assert int(buf.episodes.env_steps[0]) == int(ep["executed"].sum())
+    # One row per env step, each with the next H expert actions; the chunks near the end are cut short.
+    t = int(buf.episodes.env_steps[0])
+    assert steps == t
+    np.testing.assert_array_equal(ep["executed"], np.minimum(spec.chunk_length, t - np.arange(t)))
+    # Row t+1's chunk is row t's chunk shifted by one action.
+    np.testing.assert_array_equal(ep["action"][1, :-1], ep["action"][0, 1:])
+
+    # --decisions-only: one row per decision, every H env steps.
+    out2 = tmp_path / "decisions"
+    assert main(["demos", "--suite", "tabletop", "--task", "pick_blue", "--episodes", "1", "--out", str(out2),
+                 "--decisions-only"]) == 0
+    buf2 = RolloutBuffer.open(out2)
+    ep2 = buf2.read_episode(0)
+    assert np.all(ep2["executed"][:-1] == spec.chunk_length) and 1 <= ep2["executed"][-1] <= spec.chunk_length
+    assert int(buf2.episodes.env_steps[0]) == int(ep2["executed"].sum())
     # The first recorded observation is the context's initial observation.
     env = make_suite("tabletop").make_env()
     try:
