@@ -107,6 +107,12 @@ def image_compressors(compress_images: bool) -> list[Any] | None:
     return [BloscCodec(cname="lz4", clevel=1, shuffle="noshuffle")] if compress_images else None
 
 
+# Per-step arrays other than images (proprio, chunks, log-probs, stamps) are a few hundred bytes
+# per step next to ~100 KB of images, so compressing them saves little disk; stored raw, they go
+# through the reader's direct chunk-file path instead of zarr's per-chunk codec pipeline, which
+# made contiguous episode reads 8x slower than raw numpy (bench/buffer.py, quiet machine). Stores
+# written with compressed step arrays (like the v1 fixture) still read through zarr.
+STEP_COMPRESSORS = None
 SMALL_COMPRESSORS = [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
 STRING_COMPRESSORS = [ZstdCodec(level=3)]
 
@@ -191,7 +197,7 @@ def create_layout(path: Path, spec: EmbodimentSpec, steps_per_chunk: int, compre
         root.create_array(
             f"steps/{lay.name}", shape=(0, *lay.row_shape), chunks=(steps_per_chunk, *lay.row_shape),
             dtype=lay.dtype, fill_value=lay.fill,
-            compressors=image_compressors(compress_images) if is_image else SMALL_COMPRESSORS,
+            compressors=image_compressors(compress_images) if is_image else STEP_COMPRESSORS,
         )
     for name, dtype in EPISODE_COLUMNS.items():
         is_str = dtype == "str"
