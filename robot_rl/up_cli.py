@@ -111,7 +111,8 @@ def _up(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{path}: {len(graph.nodes)} nodes, parameters valid: {', '.join(n.name for n in graph.nodes)}")
         return 0
-    env = dict(os.environ, **graph.env)
+    # The graph's env holds defaults; a variable already set in the caller's environment wins.
+    env = dict(graph.env, **os.environ)
     if args.domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(args.domain_id)
     log_dir = Path(args.log_dir) if args.log_dir else None

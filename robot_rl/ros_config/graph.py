@@ -42,7 +42,7 @@ class GraphConfig(StrictConfig):
     """A graph of node processes (see the module docstring)."""
 
     description: str = ""
-    env: dict[str, str] = {}
+    env: dict[str, str] = {}  # defaults: a variable set in the caller's environment wins
     nodes: list[GraphNode] = Field(min_length=1)
 
     @field_validator("nodes")

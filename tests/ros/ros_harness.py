@@ -22,10 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def ros_env(domain_id: int, large_data: bool) -> dict[str, str]:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED="1")
-    if large_data:
-        env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
-    else:
-        env.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
+    # Explicit either way: `robot-rl up` graphs default to LARGE_DATA unless the environment says otherwise.
+    env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA" if large_data else "DEFAULT"
     return env
 
 
@@ -70,10 +68,7 @@ class Probe:
 
     def __init__(self, domain_id: int, large_data: bool) -> None:
         # The transport setting is read when the context starts its participant.
-        if large_data:
-            os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
-        else:
-            os.environ.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA" if large_data else "DEFAULT"
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(f"probe_{os.getpid()}", context=self.context)
