@@ -1,5 +1,7 @@
 """Deployment: ONNX export and one sample/act interface over a checkpoint (torch) or an ONNX file.
 
+Both policy types (``tiny``, ``hf``) export to the same graph signature and run behind the same runners.
+
 >>> runner = load_runner("policy.onnx")          # or a checkpoint directory
 >>> runner.provider                              # e.g. 'CPUExecutionProvider', 'torch-cuda'
 >>> chunk = runner.act(obs_batch)                # (B, H, A) spec units

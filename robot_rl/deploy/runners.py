@@ -31,6 +31,22 @@ from robot_rl.spec import EmbodimentSpec
 log = logging.getLogger(__name__)
 
 
+def instruction_tokenizer(info: dict[str, Any], path: Path) -> Any:
+    """The tokenizer an export recorded: bytes (tiny, or hf without an LM tokenizer) or the LM's own (hf)."""
+    kind = info.get("type")
+    if kind == ByteTokenizer.kind:
+        return ByteTokenizer.from_dict(info)
+    if kind == "hf":
+        try:
+            from robot_rl.policies.hf.modeling_hf import HFTokenizer
+
+            return HFTokenizer.from_dict(info)
+        except ModuleNotFoundError as err:
+            raise ConfigError(f"{path}: this policy's instruction tokenizer needs {err.name}: "
+                              "pip install 'robot_rl[hf]'") from None
+    raise ConfigError(f"{path}: tokenizer type {kind!r} in the export metadata; allowed: byte, hf")
+
+
 class Runner(abc.ABC):
     """A deployable policy: ``sample``/``act`` on observation batches; ``spec``, ``version``, ``provider``."""
 
@@ -121,7 +137,7 @@ class OnnxRunner(Runner):
             self.version = int(meta["robot_rl.version"])
             self.spec = EmbodimentSpec.from_dict(yaml.safe_load(meta["robot_rl.spec"]), f"{path}: spec")
             stats = NormStats.from_dict(json.loads(meta["robot_rl.normalization"]), f"{path}: normalization")
-            self.tokenizer = ByteTokenizer.from_dict(json.loads(meta["robot_rl.tokenizer"]))
+            self.tokenizer = instruction_tokenizer(json.loads(meta["robot_rl.tokenizer"]), path)
             self.input_names: list[str] = json.loads(meta["robot_rl.inputs"])
             self.output_names: list[str] = json.loads(meta["robot_rl.outputs"])
         except KeyError as err:

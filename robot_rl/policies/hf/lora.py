@@ -35,3 +35,22 @@ def add_lora(model: nn.Module, rank: int, alpha: float, targets: tuple[str, ...]
                 setattr(module, name, LoRALinear(child, rank, alpha))
                 count += 1
     return count
+
+
+def merge_lora(model: nn.Module) -> int:
+    """Fold every :class:`LoRALinear` in ``model`` back into a plain ``nn.Linear`` with W + (alpha / r) B A.
+
+    The merged layer computes the same function in one matmul (what a deployed graph wants); the
+    adapters are gone afterwards, so merge a copy when training goes on. Returns how many were merged.
+    """
+    count = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, LoRALinear):
+                base = child.base
+                with torch.no_grad():
+                    delta = (child.lora_b.float() @ child.lora_a.float()) * child.scaling  # (out, in)
+                    base.weight.copy_((base.weight.float() + delta).to(base.weight.dtype))
+                setattr(module, name, base)
+                count += 1
+    return count

@@ -13,6 +13,9 @@ read the same positions' hidden states (the A of each chunk step concatenated) i
 
 Instructions use the LM's tokenizer when ``language_path`` holds one, otherwise the byte tokenizer
 (ids 1..256 of the LM vocabulary).
+
+:meth:`HFVLA.network` is the whole computation from raw tensors; training calls it eagerly and
+``robot-rl export`` traces it to ONNX (robot_rl.policies.hf.export_hf: fp32, LoRA merged).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from robot_rl.policies.base import Policy
 from robot_rl.policies.batch import ObsBatch, to_tensors
 from robot_rl.policies.heads import ContinuousHead, HEAD_OUTPUTS
 from robot_rl.policies.hf.configuration_hf import HFVLAConfig
+from robot_rl.policies.hf.export_hf import HFVLAGraph, export_copy
 from robot_rl.policies.hf.lora import add_lora
 from robot_rl.policies.normalization import NormStats
 from robot_rl.policies.tokenizer import ByteTokenizer
@@ -62,6 +66,16 @@ class HFTokenizer:
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "max_length": self.max_length, "tokenizer": json.loads(self.tok.backend_tokenizer.to_str()),
                 "pad_token": self.tok.pad_token}
+
+    @classmethod
+    def from_dict(cls, info: dict[str, Any]) -> HFTokenizer:
+        """Rebuild from :meth:`to_dict` (checkpoints and ONNX exports carry it; no tokenizer files needed)."""
+        from tokenizers import Tokenizer
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(info["tokenizer"])),
+                                      pad_token=info.get("pad_token"))
+        return cls(tok, int(info["max_length"]))
 
 
 class HFVLA(Policy):
@@ -129,18 +143,28 @@ class HFVLA(Policy):
 
     def load_tokenizer(self, info: dict[str, Any]) -> None:
         if info.get("type") == "hf":
-            from tokenizers import Tokenizer
-            from transformers import PreTrainedTokenizerFast
-
-            tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(info["tokenizer"])),
-                                          pad_token=info.get("pad_token"))
-            self.tokenizer = HFTokenizer(tok, int(info["max_length"]))
+            self.tokenizer = HFTokenizer.from_dict(info)
         elif info:
             self.tokenizer = ByteTokenizer.from_dict(info)
 
-    def forward_outputs(self, obs: ObsBatch) -> dict[str, torch.Tensor]:
+    def encode_inputs(self, obs: ObsBatch) -> tuple[torch.Tensor, ...]:
+        """Network inputs for a checked batch: (uint8 images per camera in spec order, proprio (B, D), ids (B, L))."""
         images, proprio = to_tensors(obs, self.spec, self.device)
         ids = torch.from_numpy(self.tokenizer(obs["instruction"])).to(self.device)  # (B, L)
+        return (*images, proprio, ids)
+
+    def export_graph(self) -> tuple[nn.Module, list[str]]:
+        """An fp32 graph with LoRA adapters merged (a copy when either applies; this policy is left as it is)."""
+        names = [f"image_{c}" for c in self.spec.camera_names] + ["proprio", "instruction_ids"]
+        return HFVLAGraph(export_copy(self)), names
+
+    def network(self, images: list[torch.Tensor], proprio: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Head outputs from raw tensors: uint8 images (B, H, W, 3) per camera, proprio (B, D), token ids (B, L).
+
+        Written to trace: no data-dependent Python control flow, the padding mask is computed from
+        ``ids`` in the graph, and position ids are the LM's default ``0..S-1`` (padding sits inside
+        the instruction segment and is masked, so positions do not depend on the instruction length).
+        """
         pad = getattr(self.tokenizer, "pad_id", 0)
         b, lm_dtype = proprio.shape[0], self.lm.get_input_embeddings().weight.dtype
         size = self.vision.config.image_size
@@ -165,6 +189,10 @@ class HFVLA(Policy):
             return {"logits": logits.float().view(b, h, a, -1)}  # (B, H, A, K)
         out = self.head(hidden.float().reshape(b, h, -1))  # (B, H, A*d) -> (B, H, A)
         return {name: out[name] for name in HEAD_OUTPUTS[self.head_kind]}
+
+    def forward_outputs(self, obs: ObsBatch) -> dict[str, torch.Tensor]:
+        *images, proprio, ids = self.encode_inputs(obs)
+        return self.network(images, proprio, ids)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         if self.head_kind == "token":
