@@ -7,7 +7,8 @@
 - latched state (e-stop, instruction): reliable, transient local, keep last 1, so a node that
   (re)starts learns the current e-stop state immediately.
 
-Image topics need ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in every process (see docs/ros.md).
+Images above ~300 KB (e.g. 640x480 rgb8) need ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in every process;
+small ones travel fine over the default UDP/shared-memory transports (see docs/ros.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ The policy node keeps the latest message of each input (one image per spec camer
 end-effector pose, the joint states, the instruction) with its stamp. Before acting it asks
 :meth:`ObservationInputs.problems`: an input that never arrived, or whose stamp is older than
 ``max_age_s`` (or further in the future than that: a clock problem), blocks acting, and the
-reasons say which input and by how much. Only then :meth:`ObservationInputs.assemble` builds the
+reasons say which input and by how much. Image stamps are corrected by the camera latency (the
+embodiment spec's ``latency.camera_s``: how much later a frame is stamped than the moment it
+shows), so ages and the capture time refer to when the world looked like the image. Only then :meth:`ObservationInputs.assemble` builds the
 batch ``{"images": {cam: (1, H, W, 3)}, "proprio": (1, D), "instruction": [str]}`` and the
 observation's capture time: the *oldest* input stamp, the honest age of what the policy saw.
 """
@@ -53,10 +55,11 @@ class ObservationInputs:
     """Latest stamped inputs of the policy node; pure state, fed by the node's subscriptions."""
 
     def __init__(self, spec: EmbodimentSpec, proprio_map: ProprioMap, max_age_s: float,
-                 needs_joint_states: bool | None = None) -> None:
+                 needs_joint_states: bool | None = None, camera_latency_s: float = 0.0) -> None:
         self.spec = spec
         self.proprio_map = proprio_map
         self.max_age_s = max_age_s
+        self.camera_latency_s = camera_latency_s
         self.needs_pose = proprio_map.uses_pose
         self.needs_joints = bool(proprio_map.joint_names) if needs_joint_states is None else needs_joint_states
         self.images: dict[str, tuple[np.ndarray, float]] = {}
@@ -67,7 +70,8 @@ class ObservationInputs:
         self.not_before = 0.0
 
     def set_image(self, camera: str, image: np.ndarray, stamp: float) -> None:
-        self.images[camera] = (image, stamp)
+        """Keep ``image`` with the moment it shows: its ``stamp`` minus the camera latency."""
+        self.images[camera] = (image, stamp - self.camera_latency_s)
 
     def set_ee_pose(self, position: np.ndarray, quaternion: np.ndarray, stamp: float) -> None:
         self.ee_pose = (np.asarray(position, dtype=np.float64), np.asarray(quaternion, dtype=np.float64), stamp)

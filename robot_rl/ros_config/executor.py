@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import topics
+from robot_rl.ros_config.policy import USE_SPEC
 from robot_rl.safety.limits import SafetyLimits
 from robot_rl.safety.watchdog import WatchdogConfig
 from robot_rl.spec import EmbodimentSpec
@@ -38,8 +39,10 @@ class ExecutorConfig(StrictConfig):
                                description="geometry_msgs/PoseStamped of the end effector, from the robot driver")
     heartbeat_topics: list[str] = Field(default=[topics.POLICY_HEARTBEAT],
                                         description="std_msgs/Header topics that must keep arriving; losing one stops")
-    action_latency_s: float = Field(default=0.0, ge=0.0, le=5.0,
-                                    description="action i of a chunk stamped t targets t + latency + i / rate")
+    command_latency_s: float = Field(default=USE_SPEC, ge=USE_SPEC, le=5.0,
+                                     description="command-to-motion latency L [s]: action i of a chunk stamped t is "
+                                                 "sent at t + i / rate - L so it takes effect at t + i / rate; "
+                                                 "-1 = the spec's latency.command_s")
     max_observation_age_s: float = Field(default=0.5, gt=0.0, le=60.0,
                                          description="refuse chunks computed from observations older than this")
     max_ee_pose_age_s: float = Field(default=0.25, gt=0.0, le=60.0,
@@ -51,6 +54,17 @@ class ExecutorConfig(StrictConfig):
                                   description="at most one log line per refusal reason per interval")
     watchdog: WatchdogConfig = WatchdogConfig()
     limits: SafetyLimits = SafetyLimits()
+
+    @field_validator("command_latency_s")
+    @classmethod
+    def _latency_or_spec(cls, v: float) -> float:
+        if v != USE_SPEC and v < 0:
+            raise ValueError(f"must be >= 0, or {USE_SPEC} for the spec's latency.command_s")
+        return v
+
+    def command_latency(self, spec: EmbodimentSpec) -> float:
+        """The command latency in force [s]: the override, or the spec's measured ``latency.command_s``."""
+        return spec.latency.command_s if self.command_latency_s == USE_SPEC else self.command_latency_s
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> ExecutorConfig:

@@ -8,7 +8,11 @@ from pydantic import Field, field_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.robot.proprio import parse_source
+from robot_rl.robot.trigger import ActOn
 from robot_rl.ros_config import topics
+from robot_rl.spec import EmbodimentSpec
+
+USE_SPEC = -1.0  # a latency override with this value means "the embodiment spec's measured latency"
 
 
 class PolicyNodeConfig(StrictConfig):
@@ -27,6 +31,13 @@ class PolicyNodeConfig(StrictConfig):
                                           "0 = the chunk length, like simulation rollouts")
     max_input_age_s: float = Field(default=0.3, gt=0.0, le=60.0,
                                    description="act only when every input (images, pose, joints) is younger")
+    act_on: ActOn = Field(default="frame",
+                          description="frame: decide as soon as every camera delivered a frame after the control "
+                                      "tick (waiting at most half a control period); tick: decide at the tick with "
+                                      "the newest inputs")
+    camera_latency_s: float = Field(default=USE_SPEC, ge=USE_SPEC, le=10.0,
+                                    description="how much later image stamps are than the moment they show [s]; "
+                                                "subtracted from image stamps; -1 = the spec's latency.camera_s")
     act_outside_episodes: bool = Field(default=False,
                                        description="act without a running episode (nothing is recorded then)")
     proprio_sources: list[str] = Field(default=[], description="FIELD=SOURCE per spec proprio field "
@@ -43,6 +54,17 @@ class PolicyNodeConfig(StrictConfig):
     diagnostics_period_s: float = Field(default=1.0, gt=0.0, le=60.0)
     log_interval_s: float = Field(default=2.0, ge=0.0, le=600.0,
                                   description="at most one log line per reason per interval")
+
+    @field_validator("camera_latency_s")
+    @classmethod
+    def _latency_or_spec(cls, v: float) -> float:
+        if v != USE_SPEC and v < 0:
+            raise ValueError(f"must be >= 0, or {USE_SPEC} for the spec's latency.camera_s")
+        return v
+
+    def camera_latency(self, spec: EmbodimentSpec) -> float:
+        """The camera latency in force [s]: the override, or the spec's measured ``latency.camera_s``."""
+        return spec.latency.camera_s if self.camera_latency_s == USE_SPEC else self.camera_latency_s
 
     @field_validator("proprio_sources")
     @classmethod

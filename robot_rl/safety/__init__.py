@@ -7,6 +7,7 @@ Everything here takes the current time as an argument so it can be tested with k
 - :mod:`~robot_rl.safety.schedule`: absolute target times for the actions of a chunk, late ones dropped.
 - :mod:`~robot_rl.safety.watchdog`: e-stop latch, heartbeats, stale chunks and observations -> mode.
 - :mod:`~robot_rl.safety.refusals`: refusal reasons, their counts and rate-limited logging.
+- :mod:`~robot_rl.safety.twist_reference`: the pose twists start from, so integrating controllers keep to the box.
 
 ``ros_nodes.executor`` is a thin adapter that feeds messages into these and publishes the result.
 """
@@ -14,6 +15,7 @@ Everything here takes the current time as an argument so it can be tested with k
 from robot_rl.safety.limits import SafetyLimits, StepOutcome, apply_ee_delta, check_finite
 from robot_rl.safety.refusals import Reason, RefusalLog
 from robot_rl.safety.schedule import ChunkSchedule
+from robot_rl.safety.twist_reference import TwistReference
 from robot_rl.safety.watchdog import Mode, Watchdog, WatchdogConfig
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "RefusalLog",
     "SafetyLimits",
     "StepOutcome",
+    "TwistReference",
     "Watchdog",
     "WatchdogConfig",
     "apply_ee_delta",

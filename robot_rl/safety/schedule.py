@@ -1,8 +1,11 @@
 """Absolute target times for the actions of a chunk; late actions are dropped, never replayed.
 
-A chunk (H, A) computed from an observation captured at ``stamp`` targets its action ``i`` at::
+A chunk (H, A) computed from an observation captured at ``stamp`` means action ``i`` to take
+effect at ``stamp + i / rate_hz`` (as in simulation, where action 0 acts on the observed state).
+A robot moves ``command_latency_s`` after it is commanded (the embodiment spec's measured
+``latency.command_s``), so action ``i`` is *sent* at::
 
-    t_i = stamp + latency_s + i / rate_hz
+    t_i = stamp + i / rate_hz - command_latency_s
 
 At a control tick at time ``now`` the action due is the one with ``|t_i - now| <= tolerance``
 (half a period by default, so exactly one action is due per tick at the control rate). Actions
@@ -19,11 +22,13 @@ import numpy as np
 class ChunkSchedule:
     """Holds the chunk being executed and answers "which action now?" at each tick."""
 
-    def __init__(self, rate_hz: float, latency_s: float = 0.0, tolerance_s: float | None = None) -> None:
+    def __init__(self, rate_hz: float, command_latency_s: float = 0.0, tolerance_s: float | None = None) -> None:
         if rate_hz <= 0:
             raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        if command_latency_s < 0:
+            raise ValueError(f"command_latency_s must be >= 0, got {command_latency_s}")
         self.period_s = 1.0 / rate_hz
-        self.latency_s = latency_s
+        self.command_latency_s = command_latency_s
         self.tolerance_s = 0.5 * self.period_s if tolerance_s is None else tolerance_s
         self.chunk: np.ndarray | None = None  # (H, A)
         self.stamp_s: float | None = None
@@ -31,10 +36,10 @@ class ChunkSchedule:
         self.late_dropped = 0  # total over the schedule's life
 
     def target_time(self, index: int) -> float:
-        """Absolute target time [s] of action ``index`` of the current chunk."""
+        """Absolute time [s] at which action ``index`` of the current chunk is to be sent."""
         if self.stamp_s is None:
             raise RuntimeError("no chunk loaded")
-        return self.stamp_s + self.latency_s + index * self.period_s
+        return self.stamp_s + index * self.period_s - self.command_latency_s
 
     def set_chunk(self, chunk: np.ndarray, stamp_s: float) -> bool:
         """Replace the current chunk with ``chunk`` (H, A) stamped ``stamp_s``.

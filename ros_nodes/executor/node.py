@@ -1,7 +1,8 @@
 """action_executor: turns stamped action chunks into robot commands, safely (DESIGN.md §5).
 
 Inputs: ``/robot_rl/action_chunk`` + ``/robot_rl/action_chunk_stamp`` (paired by checksum, see
-robot_rl.ros_config.chunk_layout), the end-effector pose, ``/robot_rl/estop`` (latched until the
+robot_rl.ros_config.chunk_layout; action i of a chunk stamped t is sent at t + i / rate minus the
+spec's command-to-motion latency), the end-effector pose, ``/robot_rl/estop`` (latched until the
 ``/robot_rl/clear_estop`` service clears it), heartbeats. Every control period (the spec's rate)
 a tick asks the :class:`~robot_rl.safety.watchdog.Watchdog` for the mode, takes the action due
 now from the :class:`~robot_rl.safety.schedule.ChunkSchedule`, makes it safe with
@@ -29,7 +30,8 @@ from robot_rl.ros_config import topics
 from robot_rl.ros_config.chunk_layout import chunk_checksum
 from robot_rl.ros_config.episode_event import parse_episode_event
 from robot_rl.ros_config.executor import ExecutorConfig, check_ee_delta_spec
-from robot_rl.safety import ChunkSchedule, Mode, Reason, RefusalLog, Watchdog, apply_ee_delta, check_finite
+from robot_rl.safety import (ChunkSchedule, Mode, Reason, RefusalLog, TwistReference, Watchdog, apply_ee_delta,
+                             check_finite)
 from robot_rl.spec import load_spec
 from ros_nodes import qos
 from ros_nodes.executor.commands import pose_command, twist_command, zero_twist
@@ -57,12 +59,14 @@ class ActionExecutor(Node):
             raise ConfigError(f"action_executor: spec: {err.args[0]}") from None
         check_ee_delta_spec(self.spec)
         self.period = self.spec.control_period_s
-        self.schedule = ChunkSchedule(self.spec.control_rate_hz, cfg.action_latency_s)
+        self.schedule = self._new_schedule()
         self.watchdog = Watchdog(cfg.watchdog, cfg.heartbeat_topics)
         self.refusals = RefusalLog(cfg.log_interval_s)
         self.stats: Counter[str] = Counter()
         self.mode = Mode.IDLE
         self.hold_pose: tuple[np.ndarray, np.ndarray] | None = None
+        # Twists go from the previous target while motion is continuous (one tick, with slack for jitter).
+        self.twist_ref = TwistReference(max_gap_s=1.5 * self.period)
         self.ee_pose: tuple[np.ndarray, np.ndarray, float] | None = None  # position, quaternion, stamp [s]
         self._pending_chunks: dict[str, tuple[np.ndarray, float]] = {}  # checksum -> (chunk (H, A), arrival)
         self._pending_stamps: dict[str, tuple[float, float]] = {}       # checksum -> (stamp, arrival)
@@ -88,7 +92,9 @@ class ActionExecutor(Node):
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"executing '{self.spec.name}' chunks {self.spec.chunk_shape} at {self.spec.control_rate_hz} Hz as "
-            f"{cfg.command_type} commands; dry_run={'ON (nothing is sent)' if cfg.dry_run else 'OFF'}")
+            f"{cfg.command_type} commands, sent {1e3 * self.schedule.command_latency_s:.0f} ms ahead (command "
+            f"latency, {'spec' if cfg.command_latency_s < 0 else 'override'}); "
+            f"dry_run={'ON (nothing is sent)' if cfg.dry_run else 'OFF'}")
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -100,12 +106,16 @@ class ActionExecutor(Node):
         if suffix is not None:
             self.get_logger().warning(f"refused ({reason.value}){': ' + detail if detail else ''}{suffix}")
 
+    def _new_schedule(self) -> ChunkSchedule:
+        # Action i of a chunk is sent at stamp + i / rate - command latency (robot_rl.safety.schedule).
+        return ChunkSchedule(self.spec.control_rate_hz, self.cfg.command_latency(self.spec))
+
     def _reconfigure(self, cfg: ExecutorConfig) -> None:
         if cfg.dry_run != self.cfg.dry_run:
             self.get_logger().warning(f"dry_run switched {'ON' if cfg.dry_run else 'OFF: commands go to the robot'}")
         self.cfg = cfg
         self.watchdog.config = cfg.watchdog
-        self.schedule.latency_s = cfg.action_latency_s
+        self.schedule.command_latency_s = cfg.command_latency(self.spec)
         self.refusals.interval_s = cfg.log_interval_s
 
     # ---- inputs -----------------------------------------------------------------------------
@@ -183,14 +193,15 @@ class ActionExecutor(Node):
             return
         if event.event == "start":
             self.hold_pose = None
-            self.schedule = ChunkSchedule(self.spec.control_rate_hz, self.cfg.action_latency_s)
+            self.twist_ref.reset()
+            self.schedule = self._new_schedule()
             self._late_seen = 0
 
     def _on_clear_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self.watchdog.clear_estop(self._now())
         self.get_logger().warning(f"clear_estop: {response.message}")
         if response.success:
-            self.schedule = ChunkSchedule(self.spec.control_rate_hz, self.cfg.action_latency_s)
+            self.schedule = self._new_schedule()
             self._late_seen = 0
         return response
 
@@ -231,7 +242,14 @@ class ActionExecutor(Node):
             self._refuse(Reason.STALE_EE_POSE, f"end-effector pose is {now - pose_stamp:.3f} s old")
             self._hold(now)
             return
-        outcome = apply_ee_delta(pos, quat, action, self.period, self.cfg.limits,
+        if not self.cfg.limits.contains(pos):  # checked on the measured pose whatever the reference
+            self._refuse(Reason.OUTSIDE_WORKSPACE, f"action {index} at position {np.round(pos, 3).tolist()}")
+            self._hold(now)
+            return
+        # Pose targets are tracked, so they start from the measured pose; twists are integrated by the
+        # controller, so continuous motion starts from the previous target (robot_rl.safety.twist_reference).
+        base_pos, base_quat = (pos, quat) if self.cfg.command_type == "pose" else self.twist_ref.base(pos, quat, now)
+        outcome = apply_ee_delta(base_pos, base_quat, action, self.period, self.cfg.limits,
                                  self.spec.action_low, self.spec.action_high)
         if not outcome.ok:
             self._refuse(outcome.refused, f"action {index} at position {np.round(pos, 3).tolist()}")
@@ -243,8 +261,9 @@ class ActionExecutor(Node):
         if self.cfg.command_type == "pose":
             msg = pose_command(outcome.position, outcome.orientation, stamp, self.cfg.command_frame)
         else:
-            msg = twist_command(pos, quat, outcome.position, outcome.orientation, self.period, stamp,
+            msg = twist_command(base_pos, base_quat, outcome.position, outcome.orientation, self.period, stamp,
                                 self.cfg.command_frame)
+            self.twist_ref.commanded(outcome.position, outcome.orientation, now)
         self.hold_pose = (outcome.position, outcome.orientation)
         self._send(msg, outcome.gripper, f"action {index}")
 
@@ -252,6 +271,7 @@ class ActionExecutor(Node):
         """Keep still: re-send the last target (pose) or zero velocity (twist)."""
         stamp = self.get_clock().now().to_msg()
         if self.cfg.command_type == "twist":
+            self.twist_ref.reset()
             self._send(zero_twist(stamp, self.cfg.command_frame), None, "hold", hold=True)
         elif self.hold_pose is not None:
             self._send(pose_command(*self.hold_pose, stamp, self.cfg.command_frame), None, "hold", hold=True)
@@ -259,6 +279,7 @@ class ActionExecutor(Node):
     def _enter_stop(self) -> None:
         """Stop: one zero twist for velocity control (Servo would coast otherwise), then silence."""
         self.hold_pose = None
+        self.twist_ref.reset()
         if self.cfg.command_type == "twist":
             self._send(zero_twist(self.get_clock().now().to_msg(), self.cfg.command_frame), None, "stop", hold=True)
 
@@ -294,6 +315,7 @@ class ActionExecutor(Node):
             "hold_commands": self.stats["hold_commands"], "published": self.stats["published"],
             "dry_run_suppressed": self.stats["dry_run_suppressed"], "rejected_messages": rejected,
             "lost_heartbeats": ",".join(self.watchdog.lost_heartbeats(self._now())),
+            "command_latency_s": f"{self.schedule.command_latency_s:.4f}",
         }
         values.update({f"refused.{r.value}": counts.get(r.value, 0) for r in Reason})
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: executor",

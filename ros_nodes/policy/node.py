@@ -3,16 +3,20 @@
 Inputs: ``<cam>/image_raw`` for every spec camera, ``/joint_states`` and the end-effector pose
 (mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/instruction`` (latched) and
 ``/robot_rl/episode_event``. Every control period (the spec's rate) it publishes a heartbeat and,
-every ``replan_every`` ticks, acts if every input is fresh: samples a chunk, publishes it with
-``chunk_to_msgs`` stamped with the observation's capture time, and records the step. If it cannot
-act it publishes nothing and says why (``/diagnostics`` ``not_acting.<reason>``, rate-limited log).
-The logic lives in robot_rl.robot (observation, episodes, proprio, runner); this file is wiring.
+every ``replan_every`` ticks, a decision becomes due: with ``act_on: frame`` it is taken as soon as
+every camera has delivered a frame after the tick (at most half a period later), with ``tick`` at
+the tick itself (robot_rl.robot.trigger). It acts if every input is fresh: samples a chunk,
+publishes it with ``chunk_to_msgs`` stamped with the observation's capture time (image stamps
+minus the spec's camera latency), and records the step. If it cannot act it publishes nothing and
+says why (``/diagnostics`` ``not_acting.<reason>``, rate-limited log). The logic lives in
+robot_rl.robot (observation, trigger, episodes, proprio, runner); this file is wiring.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections import Counter, deque
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from robot_rl.robot.episodes import EpisodeBook, EventRejected
 from robot_rl.robot.observation import ObservationInputs, check_image
 from robot_rl.robot.proprio import ProprioMap, default_proprio_sources
 from robot_rl.robot.runner import load_policy_runner
+from robot_rl.robot.trigger import DecisionTrigger
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.episode_event import parse_episode_event
 from robot_rl.ros_config.policy import PolicyNodeConfig
@@ -42,7 +47,7 @@ from ros_nodes.messages import ERROR, OK, WARN, chunk_to_msgs, diagnostic_array,
 from ros_nodes.params import NodeParams
 
 _STATIC = ["spec", "device", "threads", "proprio_sources", "joint_states_topic", "ee_pose_topic", "image_qos",
-           "resize_images", "buffer_path", "diagnostics_period_s"]
+           "resize_images", "buffer_path", "diagnostics_period_s", "act_on"]
 
 
 class PolicyNode(Node):
@@ -58,15 +63,28 @@ class PolicyNode(Node):
         except KeyError as err:
             raise ConfigError(f"policy_node: spec: {err.args[0]}") from None
         self.proprio_map = ProprioMap(self.spec, cfg.proprio_sources or default_proprio_sources(self.spec))
-        self.inputs = ObservationInputs(self.spec, self.proprio_map, cfg.max_input_age_s)
+        self.inputs = ObservationInputs(self.spec, self.proprio_map, cfg.max_input_age_s,
+                                        camera_latency_s=cfg.camera_latency(self.spec))
+        # Frames wait at most half a control period: a decision still lands before the next tick.
+        self.trigger = DecisionTrigger(self.spec.camera_names, cfg.act_on, wait_s=0.5 * self.spec.control_period_s)
         self.runner = load_policy_runner(cfg.checkpoint, self.spec, cfg.device, cfg.threads) if cfg.checkpoint else None
         self._pending_runner = None
         self._lock = threading.Lock()  # guards the runner swap between the reload thread and the tick
         self.buffer = self._open_buffer(cfg.buffer_path) if cfg.buffer_path else None
         self.book = EpisodeBook(self.buffer)
+        # The executor's worker thread may still be recording a step when shutdown() runs in the main
+        # thread: buffer writes and the final close never interleave.
+        self._book_lock = threading.Lock()
+        self._closed = False
         self.log = RefusalLog(cfg.log_interval_s)
         self.stats: Counter[str] = Counter()
-        self.latencies: deque[float] = deque(maxlen=600)  # capture -> chunk published [s]
+        # Where the milliseconds go, per published chunk [s] (diagnostics report p50/p99):
+        self.latencies: deque[float] = deque(maxlen=600)  # capture (oldest input) -> chunk published
+        self.frame_ages: deque[float] = deque(maxlen=600)  # oldest camera frame's age when the decision starts
+        self.frame_to_chunk: deque[float] = deque(maxlen=600)  # oldest camera frame -> chunk published
+        self.waits: deque[float] = deque(maxlen=600)  # decision due -> decision taken
+        self.inference: deque[float] = deque(maxlen=600)  # runner.sample
+        self.delivery: deque[float] = deque(maxlen=600)  # image stamp -> image callback (DDS + queueing)
         self._since_act = 0
         self._last_problem = ""
 
@@ -86,13 +104,17 @@ class PolicyNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
         # Loading a big checkpoint takes seconds: its own group, so ticks and heartbeats go on meanwhile.
         self.create_service(Trigger, topics.RELOAD_POLICY, self._on_reload, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(self.spec.control_period_s, self._tick, callback_group=main)
+        # Two timer events per control period: the tick (a decision becomes due) and, half a period
+        # later, the deadline for the frames it waits for.
+        self._half_tick = 0
+        self.create_timer(0.5 * self.spec.control_period_s, self._on_timer, callback_group=main)
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, callback_group=main)
         self._publish_version()
         self.get_logger().info(
             f"policy for '{self.spec.name}' at {self.spec.control_rate_hz} Hz: "
             f"{self._describe_runner(self.runner) if self.runner else 'NO POLICY (set checkpoint, call reload)'}; "
-            f"proprio {self.proprio_map.sources}; recording to {cfg.buffer_path or 'nowhere'}")
+            f"proprio {self.proprio_map.sources}; acting on {cfg.act_on}; camera latency "
+            f"{1e3 * self.inputs.camera_latency_s:.0f} ms; recording to {cfg.buffer_path or 'nowhere'}")
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -117,6 +139,7 @@ class PolicyNode(Node):
     def _reconfigure(self, cfg: PolicyNodeConfig) -> None:
         self.cfg = cfg
         self.inputs.max_age_s = cfg.max_input_age_s
+        self.inputs.camera_latency_s = cfg.camera_latency(self.spec)
         self.log.interval_s = cfg.log_interval_s
 
     def _publish_version(self) -> None:
@@ -134,7 +157,11 @@ class PolicyNode(Node):
         if stamp <= 0:
             self._reject("unstamped_image", f"camera '{camera}': image has no capture stamp")
             return
+        now = self._now()
+        self.delivery.append(now - stamp)
         self.inputs.set_image(camera, image, stamp)
+        if self.trigger.frame(camera, now):
+            self._decide(now, final=False)  # inputs may still be incomplete: the deadline reports why
 
     def _on_joints(self, msg: JointState) -> None:
         positions = np.asarray(msg.position, dtype=np.float64)
@@ -164,7 +191,10 @@ class PolicyNode(Node):
             return
         version = int(self.runner.version) if self.runner else -1
         try:
-            closed = self.book.on_event(event, self.inputs.instruction, version)
+            with self._book_lock:
+                if self._closed:
+                    return
+                closed = self.book.on_event(event, self.inputs.instruction, version)
         except EventRejected as err:
             self._reject("event_rejected", str(err))
             return
@@ -218,34 +248,63 @@ class PolicyNode(Node):
         if suffix is not None:
             self.get_logger().warning(f"not acting ({key}): {detail}{suffix}")
 
-    def _tick(self) -> None:
+    def _on_timer(self) -> None:
         now = self._now()
+        self._half_tick ^= 1
+        if self._half_tick:
+            self._tick(now)
+        elif self.trigger.deadline(now):
+            self._decide(now, final=True)  # the frames did not come: decide with what there is
+
+    def _tick(self, now: float) -> None:
         self.heartbeat_pub.publish(Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_name()))
+        if self.trigger.pending:  # the previous decision never happened (it had no deadline yet)
+            self._decide(now, final=True)
         if self.book.active is None:
             self._swap_pending()
         self._since_act += 1
         replan = self.cfg.replan_every or self.spec.chunk_length
         if self.book.active is not None and self.book.active.steps > 0 and self._since_act < replan:
             return  # the executor is still running the last chunk
-        if self.runner is None:
-            return self._not_acting("no_policy", "no policy loaded (set checkpoint, call /robot_rl/reload_policy)")
-        if self.book.active is None and not self.cfg.act_outside_episodes:
-            return self._not_acting("no_episode", "no episode running (waiting for a start event)")
-        problems = self.inputs.problems(now)
-        if problems:
-            for p in problems[1:]:
-                self.log.record(f"not_acting.{p.key}", now)  # counted; the log names the first
-            return self._not_acting(problems[0].key, "; ".join(p.detail for p in problems))
-        self._act()
+        self.stats["decisions_due"] += 1
+        if self.trigger.due(now):
+            self._decide(now, final=True)
 
-    def _act(self) -> None:
+    def _decide(self, now: float, final: bool) -> None:
+        """Act on the due decision if every input is fresh; if not, report why (``final``) or keep waiting."""
+        if self.runner is None:
+            problem = ("no_policy", "no policy loaded (set checkpoint, call /robot_rl/reload_policy)")
+        elif self.book.active is None and not self.cfg.act_outside_episodes:
+            problem = ("no_episode", "no episode running (waiting for a start event)")
+        else:
+            problems = self.inputs.problems(now)
+            if not problems:
+                self.waits.append(now - self.trigger.due_since)
+                self.trigger.done()
+                self._act(now)
+                return
+            if final:
+                for p in problems[1:]:
+                    self.log.record(f"not_acting.{p.key}", now)  # counted; the log names the first
+            problem = (problems[0].key, "; ".join(p.detail for p in problems))
+        if final:
+            self.trigger.done()
+            self.stats["decisions_missed"] += 1  # a due decision without a chunk: a dropped control tick
+            self._not_acting(*problem)
+
+    def _act(self, now: float) -> None:
         instruction = self.book.active.instruction if self.book.active else None
         batch, t_capture = self.inputs.assemble(instruction)
+        t_frame = min(stamp for _, stamp in self.inputs.images.values())
+        self.frame_ages.append(now - t_frame)
+        t0 = time.perf_counter()
         sample = self.runner.sample(batch, self.cfg.temperature)
+        self.inference.append(time.perf_counter() - t0)
         chunk = sample.action[0].detach().cpu().numpy().astype(np.float32)  # (H, A)
         log_prob = sample.log_prob[0].detach().cpu().numpy().astype(np.float32)  # (H, A)
         if not (np.isfinite(chunk).all() and np.isfinite(log_prob).all()):
             self.stats["nonfinite_chunks"] += 1
+            self.stats["decisions_missed"] += 1
             return self._not_acting("nonfinite_action", f"policy output has {int(np.sum(~np.isfinite(chunk)))} "
                                                         "NaN/inf actions: not published, not recorded")
         chunk_msg, stamp_msg = chunk_to_msgs(chunk, s_to_stamp(t_capture))
@@ -253,6 +312,7 @@ class PolicyNode(Node):
         self.chunk_pub.publish(chunk_msg)
         t_decision = self._now()
         self.latencies.append(t_decision - t_capture)
+        self.frame_to_chunk.append(t_decision - t_frame)
         self.stats["chunks_published"] += 1
         self._since_act = 0
         self._last_problem = ""
@@ -261,10 +321,13 @@ class PolicyNode(Node):
             tokens = None if sample.tokens is None else sample.tokens[0].cpu().numpy().astype(np.int32)
             raw = None if sample.raw_action is None else sample.raw_action[0].cpu().numpy().astype(np.float32)
             try:
-                self.book.add_step(images={c: batch["images"][c][0] for c in self.spec.camera_names},
-                                   proprio=batch["proprio"][0], action=chunk, log_prob=log_prob, tokens=tokens,
-                                   raw_action=raw, t_capture=t_capture, t_decision=t_decision,
-                                   executed=min(replan, self.spec.chunk_length))
+                with self._book_lock:
+                    if self._closed:
+                        return
+                    self.book.add_step(images={c: batch["images"][c][0] for c in self.spec.camera_names},
+                                       proprio=batch["proprio"][0], action=chunk, log_prob=log_prob, tokens=tokens,
+                                       raw_action=raw, t_capture=t_capture, t_decision=t_decision,
+                                       executed=min(replan, self.spec.chunk_length))
                 self.stats["steps_recorded"] += 1
             except RobotRLError as err:
                 self._reject("buffer_error", str(err))
@@ -272,7 +335,6 @@ class PolicyNode(Node):
     # ---- diagnostics ------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        lat = np.sort(np.asarray(self.latencies)) * 1e3
         counts = self.log.counts
         if self.runner is None:
             level, message = ERROR, "no policy loaded"
@@ -286,21 +348,30 @@ class PolicyNode(Node):
             "episode": self.book.active.start.episode_id if self.book.active else "",
             "chunks_published": self.stats["chunks_published"], "steps_recorded": self.stats["steps_recorded"],
             "rejected_messages": self.stats["rejected_messages"], "reloads": self.stats["reloads"],
-            "latency_p50_ms": f"{np.percentile(lat, 50):.2f}" if len(lat) else "",
-            "latency_p99_ms": f"{np.percentile(lat, 99):.2f}" if len(lat) else "",
+            "decisions_due": self.stats["decisions_due"], "decisions_missed": self.stats["decisions_missed"],
+            "act_on": self.cfg.act_on,
+            "camera_latency_s": f"{self.inputs.camera_latency_s:.4f}",
         }
+        for name, samples in (("latency", self.latencies), ("frame_to_chunk", self.frame_to_chunk),
+                              ("frame_age", self.frame_ages), ("wait", self.waits), ("inference", self.inference),
+                              ("image_delivery", self.delivery)):
+            ms = np.asarray(samples) * 1e3
+            for q in (50, 99):
+                values[f"{name}_p{q}_ms"] = f"{np.percentile(ms, q):.2f}" if len(ms) else ""
         values.update({k: v for k, v in self.stats.items() if k.startswith("episodes_")})
         values.update(dict(counts))
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: policy",
                                                self.cfg.checkpoint, level, message, values))
 
     def shutdown(self) -> None:
-        """Close a running episode (as aborted) and release the buffer."""
-        try:
-            self.book.shutdown()
-        finally:
-            if self.buffer is not None:
-                self.buffer.close()
+        """Close a running episode (as aborted) and release the buffer (after any step being recorded)."""
+        with self._book_lock:
+            self._closed = True
+            try:
+                self.book.shutdown()
+            finally:
+                if self.buffer is not None:
+                    self.buffer.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""action_executor as a real process, driven over DDS: commands, refusals, e-stop, dry run."""
+"""action_executor as a real process, driven over DDS: commands, refusals, e-stop, dry run, and the
+spec's command latency moving every action's send time."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ from std_srvs.srv import Trigger
 from ros_harness import Probe, start_nodes, ros_env
 from robot_rl.ros_config import topics
 from ros_nodes import qos
-from ros_nodes.messages import chunk_to_msgs, s_to_stamp
+from robot_rl.spec import EmbodimentSpec, load_spec
+from ros_nodes.messages import chunk_to_msgs, s_to_stamp, stamp_to_s
 
 pytestmark = pytest.mark.ros
 
 RATE_HZ, H, A = 10.0, 8, 7  # the tabletop spec
 DRY_TOPIC = "/dry/command/pose"
+LAT_TOPIC = "/lat/command/pose"
+COMMAND_LATENCY = 0.3  # the lat_executor's spec says the robot moves 0.3 s after a command
 PARAMS = {
     "action_executor": {"ros__parameters": {
         "dry_run": False,
@@ -47,11 +51,14 @@ class ExecutorHarness:
         self.publish_inputs = True
         self.commands: list[tuple[float, PoseStamped]] = []
         self.dry_commands: list[PoseStamped] = []
+        self.lat_commands: list[tuple[float, PoseStamped]] = []
         self.diag: dict[str, dict[str, str]] = {}
         self.diag_stamp: dict[str, float] = {}
         n.create_subscription(PoseStamped, topics.COMMAND_POSE, lambda m: self.commands.append((time.monotonic(), m)),
                               qos.RELIABLE)
         n.create_subscription(PoseStamped, DRY_TOPIC, self.dry_commands.append, qos.RELIABLE)
+        n.create_subscription(PoseStamped, LAT_TOPIC, lambda m: self.lat_commands.append((time.monotonic(), m)),
+                              qos.RELIABLE)
         n.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, qos.RELIABLE)
         self.chunk_pub = n.create_publisher(Float32MultiArray, topics.ACTION_CHUNK, qos.RELIABLE)
         self.stamp_pub = n.create_publisher(Header, topics.ACTION_CHUNK_STAMP, qos.RELIABLE)
@@ -109,25 +116,39 @@ class ExecutorHarness:
 
 @pytest.fixture(scope="module")
 def ex(domain_id: int, node_logs: Path, tmp_path_factory: pytest.TempPathFactory):
-    params = tmp_path_factory.mktemp("executor") / "executor.yaml"
+    tmp = tmp_path_factory.mktemp("executor")
+    params = tmp / "executor.yaml"
     params.write_text(yaml.safe_dump(PARAMS))
+    # The tabletop spec with a measured command-to-motion latency, as `robot-rl calibrate latency` writes it.
+    spec = load_spec("tabletop").to_dict()
+    spec["latency"]["command_s"] = COMMAND_LATENCY
+    EmbodimentSpec.from_dict(spec).to_yaml(tmp / "spec_latency.yaml")
+    lat_params = tmp / "lat_executor.yaml"
+    lat_params.write_text(yaml.safe_dump({"lat_executor": {"ros__parameters": {
+        **PARAMS["action_executor"]["ros__parameters"], "spec": str(tmp / "spec_latency.yaml"),
+        "pose_command_topic": LAT_TOPIC,
+        # Runs a whole chunk (the main executor holds after 0.4 s: actions 0-3 only).
+        "watchdog": {"chunk_hold_s": 1.0, "chunk_stop_s": 2.0, "heartbeat_timeout_s": 0.6}}}}))
     env = ros_env(domain_id, large_data=False)
     nodes = [
         ("action_executor", ["--params-file", str(params)]),
         # Every default (dry_run on); its own name, command topic and clear service.
         ("action_executor", ["-r", "__node:=dry_executor", "-r", f"{topics.CLEAR_ESTOP}:=/dry/clear_estop",
                              "-p", f"pose_command_topic:={DRY_TOPIC}"]),
+        # Same limits, but its spec has a command latency (and its own command topic and clear service).
+        ("action_executor", ["-r", "__node:=lat_executor", "-r", f"{topics.CLEAR_ESTOP}:=/lat/clear_estop",
+                             "--params-file", str(lat_params)]),
     ]
     gen = start_nodes(nodes, env, node_logs)
     procs = next(gen)
     probe = Probe(domain_id, large_data=False)
     harness = ExecutorHarness(probe)
     try:
-        probe.spin_until(lambda: {"action_executor", "dry_executor"} <= set(harness.diag), 30.0,
-                         "diagnostics from both executors")
+        probe.spin_until(lambda: {"action_executor", "dry_executor", "lat_executor"} <= set(harness.diag), 30.0,
+                         "diagnostics from every executor")
         pubs = [harness.chunk_pub, harness.stamp_pub, harness.pose_pub, harness.heartbeat_pub, harness.estop_pub]
-        probe.spin_until(lambda: all(p.get_subscription_count() >= 2 for p in pubs), 15.0,
-                         "both executors subscribed to every input")
+        probe.spin_until(lambda: all(p.get_subscription_count() >= 3 for p in pubs), 15.0,
+                         "every executor subscribed to every input")
         harness.procs = procs
         yield harness
         for p in procs:
@@ -182,10 +203,50 @@ def test_good_chunk_becomes_commands_at_the_control_rate_inside_the_workspace(ex
     ex.pose = np.array([0.5, 0.0, 0.3])
 
 
+def _first_send_per_action(commands: list[tuple[float, PoseStamped]], t0: float) -> dict[int, float]:
+    """Action index -> send stamp of its first command (action i of the test chunk moves x by (i + 1) mm;
+    held targets repeat the last action and are skipped)."""
+    out: dict[int, float] = {}
+    for t, m in commands:
+        index = round((m.pose.position.x - 0.5) * 1000) - 1
+        if t >= t0 and 0 <= index < H and index not in out:
+            out[index] = stamp_to_s(m.header.stamp)
+    return out
+
+
+def test_the_spec_command_latency_sends_every_action_that_much_earlier(ex):
+    ex.probe.spin_until(lambda: ex.mode() == "stop" and ex.mode("lat_executor") == "stop", 5.0,
+                        "both live executors stopped (no chunk in flight)")
+    assert ex.diag["lat_executor"]["command_latency_s"] == f"{COMMAND_LATENCY:.4f}"  # from its spec
+    assert ex.diag["action_executor"]["command_latency_s"] == "0.0000"  # the tabletop spec's
+    chunk = _chunk()
+    chunk[:, 0] = 0.001 * (1 + np.arange(H))  # action i moves x by (i + 1) mm: its index is readable
+    t0, stamp = time.monotonic(), ex.now()
+    ex.send_chunk(chunk, stamp_s=stamp)
+    ex.probe.spin_for(1.2)
+    sent = {"action_executor": _first_send_per_action(ex.commands, t0),
+            "lat_executor": _first_send_per_action(ex.lat_commands, t0)}
+    # Under CPU load a tick can come late and its action is dropped, so not every index shows up.
+    assert len(sent["action_executor"]) >= 1 and len(sent["lat_executor"]) >= 2, sent
+    for node, latency in (("action_executor", 0.0), ("lat_executor", COMMAND_LATENCY)):
+        for index, t in sent[node].items():
+            # Sent at the tick nearest stamp + i / rate - latency (ticks are a period apart; slack for load).
+            target = stamp + index / RATE_HZ - latency
+            assert abs(t - target) <= 0.5 / RATE_HZ + 0.02, f"{node}: action {index} sent {t - target:+.3f} s off"
+    # With 0.3 s of latency, actions 0-2 would have had to leave before the chunk existed: dropped as late.
+    # (The windows above are disjoint: the same action index goes out 0.3 s apart on the two executors.)
+    assert min(sent["lat_executor"]) >= 3, sent
+    ex.sync("lat_executor")
+    assert ex.counter("refused.late_action", "lat_executor") >= 3
+
+
 def test_stale_chunk_holds_then_stops(ex):
+    ex.sync()
+    holds = ex.counter("refused.chunk_stale_hold")
     ex.send_chunk(_chunk(dx=0.01))
     t0 = time.monotonic()
-    ex.wait_mode("hold", timeout=2.5)
+    # Diagnostics come at 1 Hz and hold lasts 0.6 s: count the hold ticks rather than catch the mode.
+    ex.probe.spin_until(lambda: ex.counter("refused.chunk_stale_hold") >= holds + 3, 3.0, "hold ticks")
     ex.wait_mode("stop", timeout=3.0)
     got = _commands_after(ex, t0)
     last = got[-1][0] - t0

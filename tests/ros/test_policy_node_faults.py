@@ -124,10 +124,11 @@ def rig(tmp_path_factory, domain_id, node_logs):
 
 def test_camera_stream_feeds_the_policy_and_commands_flow(rig):
     try:
-        rig.probe.spin_until(lambda: len(rig.commands) >= 5, timeout=90, what="commands from camera-fed chunks")
+        # Both: the probe's chunk subscription may match a moment after the executor's.
+        rig.probe.spin_until(lambda: len(rig.commands) >= 5 and len(rig.chunks) >= 5, timeout=90,
+                             what="chunks from camera frames, and commands from them")
     except AssertionError:
         raise AssertionError(rig.logs()) from None
-    assert len(rig.chunks) >= 5
 
 
 def test_malformed_images_are_rejected_and_good_ones_keep_serving(rig):

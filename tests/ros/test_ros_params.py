@@ -43,10 +43,10 @@ def test_defaults_come_from_the_model(context):
 
 
 def test_overrides_are_validated_by_the_model(context):
-    node = _node(context, [Parameter("action_latency_s", value=1), Parameter("dry_run", value=False),
+    node = _node(context, [Parameter("command_latency_s", value=1), Parameter("dry_run", value=False),
                            Parameter("limits.workspace_high", value=[0.9, 0.5, 0.7])])
     cfg = NodeParams(node, ExecutorConfig).config
-    assert cfg.action_latency_s == 1.0 and isinstance(cfg.action_latency_s, float)  # an int is fine for a float
+    assert cfg.command_latency_s == 1.0 and isinstance(cfg.command_latency_s, float)  # an int is fine for a float
     assert cfg.dry_run is False and cfg.limits.workspace_high == [0.9, 0.5, 0.7]
     node.destroy_node()
 

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from robot_rl.safety import ChunkSchedule
 
 CHUNK = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)  # (H, A); row i = [2i, 2i + 1]
 
 
-def test_actions_target_stamp_plus_latency_plus_index_over_rate():
-    s = ChunkSchedule(rate_hz=10.0, latency_s=0.05)
+def test_actions_are_sent_at_stamp_plus_index_over_rate_minus_command_latency():
+    s = ChunkSchedule(rate_hz=10.0, command_latency_s=0.05)
     s.set_chunk(CHUNK, stamp_s=100.0)
-    assert [round(s.target_time(i), 6) for i in (0, 1, 7)] == [100.05, 100.15, 100.75]
+    assert [round(s.target_time(i), 6) for i in (0, 1, 7)] == [99.95, 100.05, 100.65]
+    zero = ChunkSchedule(rate_hz=10.0)
+    zero.set_chunk(CHUNK, stamp_s=100.0)
+    assert zero.target_time(0) == 100.0  # no latency: action 0 acts on the observed state at once
+
+
+def test_command_latency_makes_early_actions_late():
+    # The robot moves 0.25 s after a command: a chunk arriving 0.02 s after its observation can no
+    # longer make actions 0-2 happen on time (sent at 99.75, 99.85, 99.95); action 3 goes first.
+    s = ChunkSchedule(rate_hz=10.0, command_latency_s=0.25)
+    s.set_chunk(CHUNK, stamp_s=100.0)
+    index, _ = s.action_at(100.02)
+    assert index == 3 and s.late_dropped == 3
+    assert s.action_at(100.15)[0] == 4
+    with pytest.raises(ValueError, match="command_latency_s"):
+        ChunkSchedule(rate_hz=10.0, command_latency_s=-0.1)
 
 
 def test_one_action_per_tick_on_time():
@@ -25,9 +41,9 @@ def test_one_action_per_tick_on_time():
 
 
 def test_not_due_yet_returns_nothing_and_each_action_runs_once():
-    s = ChunkSchedule(rate_hz=10.0, latency_s=0.2)
-    s.set_chunk(CHUNK, stamp_s=100.0)
-    assert s.action_at(100.1) is None  # action 0 targets 100.2, window is +-0.05
+    s = ChunkSchedule(rate_hz=10.0)
+    s.set_chunk(CHUNK, stamp_s=100.2)
+    assert s.action_at(100.1) is None  # action 0 is sent at 100.2, window is +-0.05
     assert s.action_at(100.2)[0] == 0
     assert s.action_at(100.21) is None  # action 0 already done, action 1 due at 100.3
 
