@@ -84,6 +84,32 @@ class LoopPolicy(Protocol):
     def param_groups(self) -> dict[str, list[torch.nn.Parameter]]: ...
 
 
+class DataParallel(Protocol):
+    """Hook that runs :func:`loop_update` on one global batch split across ranks.
+
+    Each rank passes its own rows as ``batch`` and ``global_index`` (n_local,) says where each
+    row sits in the global batch of ``global_size`` rows (-1: a placeholder that never enters a
+    minibatch). Every rank walks the same permutation of the global batch, so the minibatches,
+    their loss denominators and the number of optimiser steps are those of a single process; a
+    rank computes the loss of the minibatch rows it holds, scaled by the *global* denominator,
+    and ``reduce_gradients`` sums gradients across ranks, so the update equals the
+    single-process one up to float summation order. ``robot_rl.train.distributed.BatchShard``
+    implements it.
+    """
+
+    global_index: torch.Tensor
+    global_size: int
+    lockstep: bool  # every rank runs the same number of forward/backward passes (FSDP)
+
+    def all_reduce(self, tensor: torch.Tensor, op: str = "sum") -> torch.Tensor: ...
+
+    def broadcast(self, tensor: torch.Tensor) -> torch.Tensor: ...
+
+    def all_gather_object(self, obj: Any) -> list[Any]: ...
+
+    def reduce_gradients(self, params: list[torch.nn.Parameter]) -> None: ...
+
+
 def loop_advantages(rewards: torch.Tensor | np.ndarray, cfg: LoopConfig) -> torch.Tensor:
     """Advantages of (G, K) group rewards with the estimator the config selects, (G, K) -> (G, K)."""
     if torch.as_tensor(rewards).ndim == 2 and torch.as_tensor(rewards).shape[1] != cfg.group_size:
@@ -230,6 +256,24 @@ class _Mean:
     def get(self, name: str, default: float = 0.0) -> float:
         return self.total[name] / self.weight[name] if self.weight.get(name) else default
 
+    def merge(self, parts: list[tuple[dict[str, float], dict[str, float], float, float]]) -> None:
+        """Replace the sums by those of several ranks' ``(total, weight, low, high)``."""
+        self.total, self.weight = defaultdict(float), defaultdict(float)
+        for total, weight, low, high in parts:
+            for k, v in total.items():
+                self.total[k] += v
+                self.weight[k] += weight[k]
+            self.low, self.high = min(self.low, low), max(self.high, high)
+
+
+def _global_rows(batch_rows: torch.Tensor, dp: DataParallel) -> torch.Tensor:
+    """Scatter local per-row values (n_local,) into the global batch (N,) on every rank (float64, exact)."""
+    gi = dp.global_index
+    real = gi >= 0
+    out = torch.zeros(dp.global_size, dtype=torch.float64)
+    out[gi[real]] = batch_rows[real].double()
+    return dp.all_reduce(out, "sum")
+
 
 def loop_update(
     policy: LoopPolicy,
@@ -238,6 +282,7 @@ def loop_update(
     cfg: LoopConfig,
     ref_policy: LoopPolicy | None = None,
     generator: torch.Generator | None = None,
+    data_parallel: DataParallel | None = None,
 ) -> dict[str, float]:
     """Run ``cfg.ppo_epochs`` PPO epochs over ``batch``; return metrics with namespaced keys.
 
@@ -248,6 +293,8 @@ def loop_update(
     :param ref_policy: frozen reference for the KL penalty (only used when ``kl_coef > 0`` and
         ``batch.ref_log_prob`` is None).
     :param generator: RNG for the minibatch permutation (None: torch's global RNG).
+    :param data_parallel: run ``batch`` as this rank's part of a global batch (see
+        :class:`DataParallel`); the returned metrics are those of the global batch on every rank.
     :return: ``losses/pg_loss``, ``losses/kl_ref``, ``losses/total``, ``losses/approx_kl``,
         ``losses/approx_kl_k1``, ``charts/clipfrac`` (+ ``_low``, ``_high``, ``dual_``),
         ``charts/ratio_mean/min/max``, ``charts/advantage_mean/std``, ``charts/entropy``,
@@ -264,6 +311,24 @@ def loop_update(
     # Index bookkeeping stays on the CPU; ppo_loss moves what it needs to the policy's device.
     mask = batch.mask.to("cpu", torch.bool) if batch.mask is not None else torch.ones(n, dtype=torch.bool)
     elements_per_step = int(np.prod(old_logp.shape[1:], dtype=np.int64))
+    dp = data_parallel
+    if dp is None:
+        n_global, mask_global, adv_global = n, mask, batch.advantages.float()
+        local_of = None
+    else:
+        if dp.global_index.shape != (n,):
+            raise AlgorithmError(f"data_parallel.global_index must be (N_local,) = ({n},); "
+                                 f"got {tuple(dp.global_index.shape)}")
+        n_global = dp.global_size
+        mask = mask & (dp.global_index >= 0)  # placeholder rows never count
+        mask_global = _global_rows(mask, dp) > 0.5  # (N,)
+        adv_global = _global_rows(batch.advantages.detach().float().cpu(), dp).float()  # (N,)
+        # A rank without rows does not know H and A; every rank with rows agrees on them.
+        elements_per_step = int(dp.all_reduce(torch.tensor([elements_per_step if n else 0]), "max"))
+        local_of = torch.full((n_global,), -1, dtype=torch.long)  # global row -> local row, -1 elsewhere
+        real = dp.global_index >= 0
+        local_of[dp.global_index[real]] = torch.arange(n)[real]
+    lockstep = dp is not None and dp.lockstep
 
     ref_logp = None
     if cfg.kl_coef > 0:
@@ -279,11 +344,13 @@ def loop_update(
     optimizer_steps = skipped_steps = epochs_run = 0
     grad_norm_max = 0.0
     for epoch in range(cfg.ppo_epochs):
-        order = torch.randperm(n, generator=generator) if cfg.shuffle else torch.arange(n)
+        order = torch.randperm(n_global, generator=generator) if cfg.shuffle else torch.arange(n_global)
+        if dp is not None:
+            order = dp.broadcast(order)  # every rank walks rank 0's permutation
         epoch_kl = _Mean()
-        for mb_start in range(0, n, mb_size):
-            mb_idx = order[mb_start:mb_start + mb_size]
-            mb_mask = mask[mb_idx]
+        for mb_start in range(0, n_global, mb_size):
+            mb_idx = order[mb_start:mb_start + mb_size]  # rows of the global batch
+            mb_mask = mask_global[mb_idx]
             # Denominator of the whole minibatch, so microbatch gradients add up to the minibatch's.
             if cfg.aggregation == "token-mean":
                 mb_weight = float(mb_mask.sum()) * elements_per_step
@@ -291,8 +358,24 @@ def loop_update(
                 mb_weight = float(mb_mask.sum())
             if mb_weight == 0:
                 continue  # nothing valid: no gradient, no optimiser step
+            if local_of is not None:
+                mb_idx = local_of[mb_idx]
+                mb_idx = mb_idx[mb_idx >= 0]  # the minibatch rows this rank holds, in minibatch order
+            micro_starts: list[int | None] = list(range(0, len(mb_idx), micro_size))
+            if lockstep:
+                assert dp is not None
+                most = int(dp.all_reduce(torch.tensor([len(micro_starts)]), "max"))
+                micro_starts += [None] * (most - len(micro_starts))
             optimizer.zero_grad(set_to_none=True)
-            for micro_start in range(0, len(mb_idx), micro_size):
+            for micro_start in micro_starts:
+                if micro_start is None:
+                    # FSDP: forward and backward are collectives, so a rank out of rows runs a
+                    # zero-weight pass on any row of its own to keep in step with the others.
+                    micro = batch.select(torch.zeros(1, dtype=torch.long))
+                    new_logp = policy.log_prob(micro.obs, micro.sample, temperature=cfg.temperature,
+                                               granularity=cfg.granularity)
+                    (new_logp.float().sum() * 0.0).backward()
+                    continue
                 idx = mb_idx[micro_start:micro_start + micro_size]
                 micro = batch.select(idx)
                 new_logp = policy.log_prob(micro.obs, micro.sample, temperature=cfg.temperature,
@@ -310,7 +393,7 @@ def loop_update(
                     loss = loss + cfg.kl_coef * kl_ref
                     stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
                 weight = float(pg["weight"])
-                if weight > 0:
+                if weight > 0 or lockstep:
                     (loss * (weight / mb_weight)).backward()
 
                 # Diagnostics, weighted by valid elements (ratios) or by the loss denominator (losses).
@@ -327,8 +410,11 @@ def loop_update(
                     stats.low = min(stats.low, float(pg["ratio_min"]))
                     stats.high = max(stats.high, float(pg["ratio_max"]))
 
+            if dp is not None:
+                dp.reduce_gradients(params)  # sum over ranks: each scaled its part by the global denominator
             max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: a DTensor
             if not math.isfinite(grad_norm):
                 skipped_steps += 1  # a NaN/inf gradient would poison Adam's moments: skip the step
                 optimizer.zero_grad(set_to_none=True)
@@ -338,10 +424,23 @@ def loop_update(
             stats.add("charts/grad_norm", grad_norm)
             grad_norm_max = max(grad_norm_max, grad_norm)
         epochs_run = epoch + 1
-        if cfg.target_kl is not None and epoch_kl.get("approx_kl") > cfg.target_kl:
-            break  # the policy has moved far enough from pi_psi for this batch
+        if cfg.target_kl is not None:
+            kl_total, kl_weight = epoch_kl.total["approx_kl"], epoch_kl.weight["approx_kl"]
+            if dp is not None:  # every rank must stop after the same epoch
+                kl_total, kl_weight = dp.all_reduce(torch.tensor([kl_total, kl_weight], dtype=torch.float64)).tolist()
+            if kl_weight and kl_total / kl_weight > cfg.target_kl:
+                break  # the policy has moved far enough from pi_psi for this batch
 
-    adv_valid = batch.advantages.float()[mask.to(batch.advantages.device)]
+    if dp is not None:
+        # grad_norm is already global (computed after the reduction); counted once, on rank 0's terms.
+        local_stats = ({k: v for k, v in stats.total.items() if not k.startswith("charts/grad_norm")},
+                       {k: v for k, v in stats.weight.items() if not k.startswith("charts/grad_norm")},
+                       stats.low, stats.high)
+        norms = (stats.total["charts/grad_norm"], stats.weight["charts/grad_norm"])
+        stats.merge(dp.all_gather_object(local_stats))
+        if norms[1]:
+            stats.total["charts/grad_norm"], stats.weight["charts/grad_norm"] = norms
+    adv_valid = adv_global[mask_global.to(adv_global.device)]
     metrics = {key: stats.get(key) for key in stats.total}
     metrics.update({
         "charts/ratio_min": stats.low if math.isfinite(stats.low) else 1.0,
@@ -352,7 +451,7 @@ def loop_update(
         "charts/optimizer_steps": float(optimizer_steps),
         "charts/skipped_steps": float(skipped_steps),
         "charts/ppo_epochs_run": float(epochs_run),
-        "charts/policy_steps": float(mask.sum()),
+        "charts/policy_steps": float(mask_global.sum()),
     })
     for group in optimizer.param_groups:
         metrics[f"charts/lr_{group.get('name', 'group')}"] = float(group["lr"])

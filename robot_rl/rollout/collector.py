@@ -38,7 +38,13 @@ class SampledChunks:
 
 
 class ChunkSampler(Protocol):
-    """Anything that maps a list of observations to one sampled chunk each (a policy, an expert, noise)."""
+    """Anything that maps a list of observations to one sampled chunk each (a policy, an expert, noise).
+
+    A sampler with a true ``keyed`` attribute is called as ``sampler(observations, keys=...)``
+    with one ``(job, decision index within the episode)`` per observation, so it can draw each
+    rollout's noise from the job's own seed: the samples then do not depend on which other
+    rollouts share the batch (robot_rl.train.seeded_sampler; distributed training needs this).
+    """
 
     def __call__(self, observations: list[Observation]) -> SampledChunks: ...
 
@@ -49,6 +55,7 @@ class RolloutJob:
 
     context: Context
     group_id: str = ""
+    seed: int | None = None  # per-rollout sampling seed, read by keyed samplers (see ChunkSampler)
 
 
 @dataclass
@@ -165,7 +172,10 @@ def collect(
             slots = sorted(needs_action)
             observations = [needs_action[s] for s in slots]
             t_sample = time.monotonic()
-            chunks = sampler(observations)
+            if getattr(sampler, "keyed", False):
+                chunks = sampler(observations, keys=[(active[s].job, len(active[s].steps)) for s in slots])
+            else:
+                chunks = sampler(observations)
             stats.sampler_s += time.monotonic() - t_sample
             t_decision = time.time()
             for i, slot in enumerate(slots):

@@ -38,10 +38,18 @@ def _train(args: argparse.Namespace) -> int:
               f"updated on {int(metrics['rollout/groups'])} groups; new policy in {Path(args.out) / 'policy'}")
         return 0
 
+    from robot_rl.train.distributed import init_distributed, shutdown_distributed
     from robot_rl.train.plots import plot_run
     from robot_rl.train.trainer import LoopTrainer
 
-    summary = LoopTrainer(cfg, args.out, resume=args.resume).run()
+    # Under torchrun (WORLD_SIZE > 1) every rank runs this; only rank 0 writes the summary and plots.
+    dist = init_distributed(cfg.distributed.backend)
+    try:
+        summary = LoopTrainer(cfg, args.out, resume=args.resume, dist=dist).run()
+    finally:
+        shutdown_distributed(dist)
+    if not dist.is_main:
+        return 0
     plot_run(args.out)
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=1))
     for name in ("success_before", "success_after"):
@@ -86,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run LOOP (RLOO advantages + PPO clipping, dynamic rejection) from CONFIG. In simulation: "
                     "collect K rollouts per context, update, evaluate on held-out initial states, checkpoint. "
                     "With --from-buffer: one update on the complete K-groups the buffer holds for the policy's "
-                    "version (the hardware fine-tuning path; needs no simulator).")
+                    "version (the hardware fine-tuning path; needs no simulator). Data-parallel on N processes: "
+                    "torchrun --nproc_per_node N -m robot_rl.cli train CONFIG --out RUN (docs/distributed.md).")
     p.add_argument("config", help="training config YAML (e.g. configs/quickstart.yaml)")
     p.add_argument("--out", required=True, help="run directory (must be new unless --resume)")
     p.add_argument("--policy", help="start from this policy checkpoint (overrides the config's `policy`)")

@@ -33,6 +33,22 @@ class EvalConfig(StrictConfig):
     temperature: float = Field(1.0, gt=0, description="sampling temperature for evaluation")
 
 
+class DistributedConfig(StrictConfig):
+    """Data-parallel training under ``torchrun`` (docs/distributed.md); ignored by a single process
+    except for ``rollout_seeding``."""
+
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="ddp: every rank holds the whole policy and gradients are summed across ranks; "
+                           "fsdp: parameters, gradients and optimiser state sharded with FSDP2 (for the hf policy)")
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="process-group backend; auto = nccl when CUDA is available, else gloo")
+    rollout_seeding: Literal["auto", "per_call", "per_rollout"] = Field(
+        "auto", description="per_rollout: each rollout samples from its own seed and groups are reported in "
+                            "draw order, so results do not depend on how rollouts are spread over ranks and "
+                            "workers; per_call: one generator per collection round (the single-process "
+                            "behaviour); auto = per_rollout when distributed, else per_call")
+
+
 class TrainConfig(StrictConfig):
     """Everything a LOOP run needs; every field is documented in docs/training.md."""
 
@@ -46,6 +62,7 @@ class TrainConfig(StrictConfig):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads in the learner; null = torch default")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

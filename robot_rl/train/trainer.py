@@ -14,6 +14,13 @@ Run directory layout::
     RUN/tb/                  TensorBoard event files
     RUN/checkpoints/latest/  policy/ (a policy checkpoint) + trainer_state.pt (optimiser, schedule, RNG, counters)
     RUN/policy/              the latest policy checkpoint (what `robot-rl export` and `eval` load)
+    RUN/rollouts.rank<R>.zarr  distributed runs: rank R's rollouts (rank 0 writes RUN/rollouts.zarr)
+
+Distributed (``torchrun``, docs/distributed.md): every rank runs the same schedule, rolls out its
+share of each round's contexts into its own buffer shard, and the group reports are exchanged so
+every schedule sees the same groups in the same order; each rank then updates on the rows of the
+groups it collected as its part of the global batch (:class:`~robot_rl.train.distributed.BatchShard`).
+Only rank 0 writes checkpoints, metrics and plots.
 """
 
 from __future__ import annotations
@@ -32,21 +39,25 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from robot_rl.algorithms.loop import loop_update, make_optimizer
+from robot_rl.algorithms.loop import LoopBatch, loop_update, make_optimizer
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.env import Context, Suite, make_suite
 from robot_rl.errors import ConfigError
 from robot_rl.policies import Policy, load_policy, save_policy
-from robot_rl.rollout.collector import CollectStats, RolloutJob, collect
+from robot_rl.policies.sample import PolicySample
+from robot_rl.rollout.collector import CollectStats, EpisodeResult, RolloutJob, collect
 from robot_rl.rollout.config import make_pool
 from robot_rl.rollout.policy_sampler import PolicySampler
 from robot_rl.rollout.schedule import GroupSchedule
 from robot_rl.rollout.worker import SuiteEnvFactory
 from robot_rl.train.batch import groups_to_batch
+from robot_rl.train import fsdp
 from robot_rl.train.config import TrainConfig
-from robot_rl.train.evaluate import evaluate
+from robot_rl.train.distributed import BatchShard, Dist, broadcast_parameters
+from robot_rl.train.evaluate import evaluate, success_table
 from robot_rl.train.metrics import MetricsLogger
 from robot_rl.train.recorder import EpisodeRecorder
+from robot_rl.train.seeded_sampler import SeededPolicySampler, rollout_seed
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +75,22 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 class LoopTrainer:
     """Owns the policy, optimiser, schedule, env pool and run directory of one LOOP run."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False, dist: Dist | None = None) -> None:
+        """
+        :param dist: this process's place in a torchrun process group (from
+            :func:`~robot_rl.train.distributed.init_distributed`); None = a single process.
+        """
         if cfg.suite is None:
             raise ConfigError("suite: required for simulation training; use `robot-rl train --from-buffer` for hardware data")
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.dist = dist if dist is not None else Dist()
+        seeding = cfg.distributed.rollout_seeding
+        if self.dist.enabled and seeding == "per_call":
+            raise ConfigError("distributed.rollout_seeding: per_call cannot be used with more than one rank "
+                              "(samples would depend on the rank); use per_rollout or auto")
+        # Per-rollout seeds make what is sampled independent of how rollouts are spread over ranks.
+        self.keyed = seeding == "per_rollout" or (seeding == "auto" and self.dist.enabled)
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.suite: Suite = make_suite(cfg.suite.name, **cfg.suite.options)
@@ -89,37 +111,57 @@ class LoopTrainer:
         else:
             if self.run_dir.exists() and any(self.run_dir.iterdir()):
                 raise ConfigError(f"{self.run_dir}: run directory exists and is not empty; pass --resume or a new --out")
+            self.dist.barrier()  # every rank has checked before any rank creates its files
             self.run_dir.mkdir(parents=True, exist_ok=True)
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
             random.seed(cfg.seed)
             self.policy = load_policy(cfg.require_policy())
         self.policy.spec.check_compatible(self.suite.spec, "suite spec")
+        self.fsdp = self.dist.enabled and cfg.distributed.strategy == "fsdp"
+        if self.dist.enabled:
+            self.policy.to(self.dist.device)
+            broadcast_parameters(self.policy, self.dist)  # identical start on every rank
         self.ref_policy = copy.deepcopy(self.policy).eval() if cfg.loop.kl_coef > 0 else None
+        # What samples, evaluates and is saved: the policy itself, or under FSDP a full replica
+        # refreshed from the shards after every update (a sharded forward is a collective).
+        self.sampling_policy: Policy = copy.deepcopy(self.policy) if self.fsdp else self.policy
+        if self.fsdp:
+            fsdp.shard_policy(self.policy, self.dist)
         self.optimizer = make_optimizer(self.policy, cfg.loop)
         contexts = [c for t in tasks for c in self.suite.contexts(t, split="train")]
         self.schedule = GroupSchedule(contexts, cfg.schedule, cfg.loop.group_size, seed=cfg.seed)
-        buffer_path = self.run_dir / "rollouts.zarr"
-        self.buffer = (RolloutBuffer.open(buffer_path, mode="a", spec=self.suite.spec) if resume
-                       else RolloutBuffer.create(buffer_path, self.suite.spec))
+        self._group_counter = 0
         if resume:
             self._load_state(state_path)
-        self.metrics = MetricsLogger(self.run_dir)
-        self._group_counter = 0
+        name = "rollouts.zarr" if self.dist.is_main else f"rollouts.rank{self.dist.rank}.zarr"
+        buffer_path = self.run_dir / name
+        self.buffer = (RolloutBuffer.open(buffer_path, mode="a", spec=self.suite.spec) if resume
+                       else RolloutBuffer.create(buffer_path, self.suite.spec))
+        self.metrics = MetricsLogger(self.run_dir) if self.dist.is_main else None
 
     # ---- checkpoints -----------------------------------------------------------------------
 
     def save_checkpoint(self) -> Path:
-        """Write a resumable checkpoint (atomically replacing the previous one) and RUN/policy."""
+        """Write a resumable checkpoint (atomically replacing the previous one) and RUN/policy.
+
+        Distributed: every rank must call it (FSDP gathers the optimiser state); rank 0 writes.
+        """
         ckpt = self.run_dir / "checkpoints" / "latest"
+        optimizer_state = fsdp.optimizer_state(self.policy, self.optimizer) if self.fsdp else None
+        if not self.dist.is_main:
+            self.dist.barrier()  # rank 0 has written the checkpoint when this returns
+            return ckpt
         tmp = self.run_dir / "checkpoints" / ".latest.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        save_policy(self.policy, tmp / "policy")
+        save_policy(self.sampling_policy, tmp / "policy")
         torch.save({
             "update_step": self.update_step, "env_steps": self.env_steps, "rollouts": self.rollouts,
-            "group_counter": self._group_counter, "optimizer": self.optimizer.state_dict(),
+            "group_counter": self._group_counter,
+            "optimizer": optimizer_state if self.fsdp else self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "rng": _rng_state(),
+            "world_size": self.dist.world_size, "per_rollout_seeding": self.keyed,
         }, tmp / "trainer_state.pt")
         old = self.run_dir / "checkpoints" / ".latest.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -127,16 +169,27 @@ class LoopTrainer:
             os.replace(ckpt, old)
         os.replace(tmp, ckpt)
         shutil.rmtree(old, ignore_errors=True)
-        save_policy(self.policy, self.run_dir / "policy")
+        save_policy(self.sampling_policy, self.run_dir / "policy")
+        self.dist.barrier()
         return ckpt
 
     def _load_state(self, path: Path) -> None:
         state = torch.load(path, weights_only=False)
+        # Buffer shards and carried-over groups belong to ranks: resume with the same layout.
+        saved = (state.get("world_size", 1), state.get("per_rollout_seeding", False))
+        if saved != (self.dist.world_size, self.keyed):
+            raise ConfigError(f"--resume: the checkpoint was written by {saved[0]} rank(s) with "
+                              f"{'per_rollout' if saved[1] else 'per_call'} rollout seeding; this run has "
+                              f"{self.dist.world_size} with {'per_rollout' if self.keyed else 'per_call'}; "
+                              "resume with the same number of ranks and distributed.rollout_seeding")
         self.update_step = state["update_step"]
         self.env_steps = state["env_steps"]
         self.rollouts = state["rollouts"]
         self._group_counter = state["group_counter"]
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.fsdp:
+            fsdp.load_optimizer_state(self.policy, self.optimizer, state["optimizer"])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         _set_rng_state(state["rng"])
 
@@ -144,6 +197,9 @@ class LoopTrainer:
 
     def _collect_groups(self, pool: Any, contexts: list[Context], stats: CollectStats) -> None:
         """K rollouts of each context with the current (frozen) policy; report groups to the schedule."""
+        if self.keyed:
+            self._collect_groups_keyed(pool, contexts, stats)
+            return
         k = self.cfg.loop.group_size
         jobs = []
         for ctx in contexts:
@@ -164,6 +220,84 @@ class LoopTrainer:
             self.schedule.add_group(ctx, [r.reward for r in recs], payload=[r.episode for r in recs])
         self.rollouts += len(recorder.recorded)
 
+    def _collect_groups_keyed(self, pool: Any, contexts: list[Context], stats: CollectStats) -> None:
+        """Per-rollout seeded collection of this rank's share of ``contexts``.
+
+        Group i (in draw order) goes to rank ``i % world_size``; rollout k of group number n
+        samples from ``rollout_seed(seed, n, k)``. Every rank then reports every group to its
+        schedule in draw order with payload ``{"rank", "episodes", "steps"}`` (episode ids in
+        that rank's buffer shard, policy steps per episode), so the schedules stay identical.
+        """
+        k = self.cfg.loop.group_size
+        version = self.sampling_policy.version
+        numbers = list(range(self._group_counter, self._group_counter + len(contexts)))
+        self._group_counter += len(contexts)
+        jobs = [RolloutJob(contexts[i], f"v{version}/{contexts[i].id}/{numbers[i]}",
+                           seed=rollout_seed(self.cfg.seed, numbers[i], j))
+                for i in self.dist.shard(len(contexts)) for j in range(k)]
+        rollout_of = {job.seed: j % k for j, job in enumerate(jobs)}
+        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", version)
+        done: list[tuple[int, int]] = []  # (rollout k, policy steps) of each recorded episode
+
+        def on_episode(result: EpisodeResult) -> None:
+            recorder(result)
+            done.append((rollout_of[result.job.seed], len(result.steps)))
+
+        self.sampling_policy.eval()
+        with self._collection_threads():
+            collect(pool, SeededPolicySampler(self.sampling_policy, self.cfg.loop.temperature), jobs,
+                    on_episode=on_episode, max_retries=self.cfg.rollout.max_retries, stats=stats)
+        by_group: dict[str, list[tuple[int, int, int, int]]] = defaultdict(list)
+        for rec, (rollout, steps) in zip(recorder.recorded, done):
+            by_group[rec.group_id].append((rollout, rec.reward, rec.episode, steps))
+        mine = {}
+        for i in self.dist.shard(len(contexts)):
+            recs = sorted(by_group[f"v{version}/{contexts[i].id}/{numbers[i]}"])  # rollout order, not finish order
+            mine[i] = {"rank": self.dist.rank, "rewards": [r[1] for r in recs],
+                       "episodes": [r[2] for r in recs], "steps": [r[3] for r in recs]}
+        reports = {i: rep for part in self.dist.all_gather_object(mine) for i, rep in part.items()}
+        for i, ctx in enumerate(contexts):
+            rep = reports[i]
+            self.schedule.add_group(ctx, rep.pop("rewards"), payload=rep)
+            self.rollouts += k
+
+    def _local_batch(self, groups: list[Any]) -> tuple[LoopBatch, BatchShard | None]:
+        """This rank's rows of the update batch (keyed collection) and where they sit in the global batch."""
+        local, index, offset = [], [], 0
+        for g in groups:  # the global batch: groups in order, episodes in rollout order, steps in order
+            n = int(sum(g.payload["steps"]))
+            if g.payload["rank"] == self.dist.rank:
+                local.append(g)
+                index.append(torch.arange(offset, offset + n))
+            offset += n
+        if local:
+            batch = groups_to_batch(self.buffer, [g.payload["episodes"] for g in local],
+                                    np.stack([g.rewards for g in local]), self.cfg.loop)
+        else:
+            batch = self._empty_batch()
+        global_index = torch.cat(index) if index else torch.zeros(0, dtype=torch.long)
+        if not self.dist.enabled:
+            return batch, None
+        if self.fsdp:
+            # Lockstep ranks need a row of their own for zero-weight passes: borrow one if empty.
+            counts = self.dist.all_gather_object(len(batch))
+            if min(counts) == 0:
+                src = next(r for r, c in enumerate(counts) if c > 0)
+                row = self.dist.broadcast_object(batch.select(torch.zeros(1, dtype=torch.long))
+                                                 if self.dist.rank == src else None, src=src)
+                if not len(batch):
+                    batch, global_index = row, torch.full((1,), -1, dtype=torch.long)
+        return batch, BatchShard(self.dist, global_index, offset, lockstep=self.fsdp, sum_gradients=not self.fsdp)
+
+    def _empty_batch(self) -> LoopBatch:
+        """A batch of zero rows (a rank none of whose groups made it into this batch)."""
+        spec = self.suite.spec
+        h, a = spec.chunk_length, spec.action_dim
+        images = {c.name: torch.zeros((0, c.height, c.width, 3), dtype=torch.uint8) for c in spec.cameras}
+        obs = {"images": images, "proprio": torch.zeros((0, spec.proprio_dim)), "instruction": []}
+        sample = PolicySample(action=torch.zeros((0, h, a)), log_prob=torch.zeros((0, h, a)))
+        return LoopBatch(obs=obs, sample=sample, advantages=torch.zeros(0))
+
     def train_step(self, pool: Any) -> dict[str, float]:
         """One LOOP update: collect until the schedule has a batch, then update on it."""
         t0 = time.monotonic()
@@ -175,6 +309,10 @@ class LoopTrainer:
             self._collect_groups(pool, contexts, stats)
         groups = self.schedule.pop_batch()
         t_collect = time.monotonic() - t0
+        if self.dist.enabled:  # totals over ranks; the slowest rank's inference time
+            env_steps, failures = self.dist.all_reduce(torch.tensor([stats.env_steps, stats.failures])).tolist()
+            stats.env_steps, stats.failures = int(env_steps), int(failures)
+            stats.sampler_s = float(self.dist.all_reduce(torch.tensor([stats.sampler_s]), "max"))
         self.env_steps += stats.env_steps
         metrics: dict[str, float] = dict(self.schedule.last_stats)
         metrics.update({
@@ -186,30 +324,54 @@ class LoopTrainer:
         if groups:
             metrics["charts/train_success_rate"] = float(np.mean(all_rewards))
             t1 = time.monotonic()
-            batch = groups_to_batch(self.buffer, [g.payload for g in groups], np.stack([g.rewards for g in groups]),
-                                    self.cfg.loop)
+            shard = None
+            if self.keyed:
+                batch, shard = self._local_batch(groups)
+            else:
+                batch = groups_to_batch(self.buffer, [g.payload for g in groups], np.stack([g.rewards for g in groups]),
+                                        self.cfg.loop)
             # Eval mode on purpose: no dropout, so the first epoch's ratios are exactly 1 (pi_theta = pi_psi).
             self.policy.eval()
-            metrics.update(loop_update(self.policy, self.optimizer, batch, self.cfg.loop, ref_policy=self.ref_policy))
+            metrics.update(loop_update(self.policy, self.optimizer, batch, self.cfg.loop, ref_policy=self.ref_policy,
+                                       data_parallel=shard))
+            if self.fsdp:
+                fsdp.sync_replica(self.sampling_policy, self.policy)
             metrics["time/update_s"] = time.monotonic() - t1
-            metrics["charts/update_steps"] = len(batch)
+            metrics["charts/update_steps"] = shard.global_size if shard is not None else len(batch)
+            if shard is not None:  # load balance: policy steps each rank updated on
+                held = self.dist.all_gather_object(int((shard.global_index >= 0).sum()))
+                metrics["dist/rank_steps_min"], metrics["dist/rank_steps_max"] = float(min(held)), float(max(held))
         else:
             log.warning("update %d: no group with a learning signal; skipping the update", self.update_step + 1)
         self.update_step += 1
         self.policy.version += 1
+        if self.sampling_policy is not self.policy:
+            self.sampling_policy.version = self.policy.version
         return metrics
 
     def evaluate(self, pool: Any) -> dict[str, Any]:
-        """Success rate per task on the configured evaluation contexts."""
+        """Success rate per task on the configured evaluation contexts (split across ranks)."""
         e = self.cfg.eval
         contexts = []
         for t in self.tasks:
             ctxs = self.suite.contexts(t, split=e.split)
             contexts += ctxs[: e.contexts_per_task] if e.contexts_per_task else ctxs
-        self.policy.eval()
-        sampler = PolicySampler(self.policy, e.temperature, seed=self.cfg.seed + 17, deterministic=e.deterministic)
+        self.sampling_policy.eval()
+        if not self.keyed:
+            sampler = PolicySampler(self.policy, e.temperature, seed=self.cfg.seed + 17, deterministic=e.deterministic)
+            with self._collection_threads():
+                return evaluate(pool, sampler, contexts, max_retries=self.cfg.rollout.max_retries)
+        jobs = [RolloutJob(contexts[i], seed=rollout_seed(self.cfg.seed + 17, i))
+                for i in self.dist.shard(len(contexts))]
+        stats = CollectStats()
         with self._collection_threads():
-            return evaluate(pool, sampler, contexts, max_retries=self.cfg.rollout.max_retries)
+            results = collect(pool, SeededPolicySampler(self.sampling_policy, e.temperature, e.deterministic), jobs,
+                              max_retries=self.cfg.rollout.max_retries, stats=stats)
+        parts = self.dist.all_gather_object(([(r.job, r.success) for r in results], stats.env_steps, stats.wall_s))
+        table = success_table([EpisodeResult(job, ok, 0, not ok) for part in parts for job, ok in part[0]])
+        table["env_steps"] = int(sum(part[1] for part in parts))
+        table["wall_s"] = round(max(part[2] for part in parts), 2)
+        return table
 
     @contextlib.contextmanager
     def _collection_threads(self) -> Iterator[None]:
@@ -235,20 +397,27 @@ class LoopTrainer:
         with make_pool(factory, cfg.rollout) as pool:
             if self.update_step == 0:
                 before = self.evaluate(pool)
-                self.metrics.log_eval(before, self.update_step, self.env_steps, self.rollouts)
+                self._log_eval(before)
                 summary["success_before"] = before
             while self.update_step < cfg.updates:
                 m = self.train_step(pool)
-                self.metrics.log(m, self.update_step)
-                log.info("update %d/%d: train success %.2f, groups %d, env steps %d", self.update_step, cfg.updates,
-                         m.get("charts/train_success_rate", float("nan")), int(m["rollout/groups"]), self.env_steps)
+                if self.metrics is not None:
+                    self.metrics.log(m, self.update_step)
+                if self.dist.is_main:
+                    log.info("update %d/%d: train success %.2f, groups %d, env steps %d", self.update_step, cfg.updates,
+                             m.get("charts/train_success_rate", float("nan")), int(m["rollout/groups"]), self.env_steps)
                 if cfg.eval.every and self.update_step % cfg.eval.every == 0 and self.update_step < cfg.updates:
-                    self.metrics.log_eval(self.evaluate(pool), self.update_step, self.env_steps, self.rollouts)
+                    self._log_eval(self.evaluate(pool))
                 if self.update_step % cfg.checkpoint_every == 0 or self.update_step == cfg.updates:
                     self.save_checkpoint()
             after = self.evaluate(pool)
-            self.metrics.log_eval(after, self.update_step, self.env_steps, self.rollouts)
+            self._log_eval(after)
             summary["success_after"] = after
-        self.metrics.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.buffer.close()
         return summary
+
+    def _log_eval(self, table: dict[str, Any]) -> None:
+        if self.metrics is not None:
+            self.metrics.log_eval(table, self.update_step, self.env_steps, self.rollouts)
