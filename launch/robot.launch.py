@@ -3,6 +3,7 @@
     ros2 launch robot_rl robot.launch.py                 # dry run: the executor sends nothing
     ros2 launch robot_rl robot.launch.py dry_run:=false  # commands go to the robot
     ros2 launch robot_rl robot.launch.py checkpoint:=/path/to/policy   # the policy to run
+    ros2 launch robot_rl robot.launch.py label_params:=my_label.yaml    # panel on another address/port
 
 Parameter files come from the package share (launch/config/*.yaml); every executable below is a
 console script of this package (tests check both). See docs/ros.md for the graph. Without
@@ -23,6 +24,7 @@ def generate_launch_description():
     cameras_yaml = os.path.join(share, "launch", "config", "cameras.yaml")
     executor_yaml = os.path.join(share, "launch", "config", "executor.yaml")
     policy_yaml = os.path.join(share, "launch", "config", "policy.yaml")
+    label_yaml = os.path.join(share, "launch", "config", "label.yaml")
     dry_run = LaunchConfiguration("dry_run")
     return LaunchDescription([
         DeclareLaunchArgument("dry_run", default_value="true",
@@ -33,6 +35,8 @@ def generate_launch_description():
                               description="action_executor parameter file"),
         DeclareLaunchArgument("policy_params", default_value=policy_yaml,
                               description="policy_node parameter file"),
+        DeclareLaunchArgument("label_params", default_value=label_yaml,
+                              description="success_label_node (operator panel) parameter file"),
         DeclareLaunchArgument("checkpoint", default_value="",
                               description="policy checkpoint directory or .onnx file"),
         # Image topics over Fast DDS need the large-data transports (docs/ros.md).
@@ -45,4 +49,7 @@ def generate_launch_description():
              parameters=[LaunchConfiguration("policy_params"), {"checkpoint": LaunchConfiguration("checkpoint")}]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
              parameters=[LaunchConfiguration("executor_params"), {"dry_run": dry_run}]),
+        # The operator panel: http://127.0.0.1:8080/ by default (docs/panel.md).
+        Node(package="robot_rl", executable="success_label_node", name="success_label_node", output="screen",
+             parameters=[LaunchConfiguration("label_params")]),
     ])

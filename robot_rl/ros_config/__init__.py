@@ -9,6 +9,7 @@ parameter files are checked in tests without ROS running.
 from robot_rl.ros_config.camera import CameraNodeConfig
 from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
 from robot_rl.ros_config.executor import ExecutorConfig
+from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.ros_config.params_file import ParamField, load_node_params, node_section, parameter_fields
 from robot_rl.ros_config.policy import PolicyNodeConfig
 from robot_rl.ros_config.sim_robot import SimRobotConfig
@@ -18,9 +19,10 @@ NODE_CONFIGS = {
     "action_executor": ExecutorConfig,
     "policy_node": PolicyNodeConfig,
     "sim_robot_node": SimRobotConfig,
+    "success_label_node": LabelNodeConfig,
 }
 """Executable name (console script) -> the config its parameters validate against."""
 
-__all__ = ["NODE_CONFIGS", "CameraNodeConfig", "EpisodeEvent", "ExecutorConfig", "PolicyNodeConfig",
-           "SimRobotConfig", "parse_episode_event", "ParamField", "load_node_params",
+__all__ = ["NODE_CONFIGS", "CameraNodeConfig", "EpisodeEvent", "ExecutorConfig", "LabelNodeConfig",
+           "PolicyNodeConfig", "SimRobotConfig", "parse_episode_event", "ParamField", "load_node_params",
            "node_section", "parameter_fields"]

@@ -1,0 +1,445 @@
+"""The operator panel's label state machine: commands and time in, episode events out.
+
+::
+
+    idle --Start--> running --Success/Failure/Abort--> pending --undo window over--> idle  (end event published)
+                      |                                   |--Undo--> running           (nothing was published)
+                      |--time limit--> idle  (failure with timeout=true published at once)
+                      '--E-stop------> idle  (estop event published at once; e-stop latched)
+    pending --Start/Skip--> the pending label is published first, then the start / skip request
+    pending --E-stop------> an estop event instead of the label (the robot was still in the episode)
+
+Why a pending label rather than publish-then-undo: the policy node commits an episode to the
+rollout buffer when its end event arrives, and a committed episode is never rewritten (hw-train
+and the trainer read rewards from the buffer). So a label is held for ``undo_window_s`` and only
+then becomes the end event; Undo within the window simply forgets it. The price: the policy keeps
+acting (and recording) until the label is published, at most the window (3 s by default) — the
+operator's next Start publishes it at once, so collection is not slowed. The event's ``stamp`` is
+the moment the operator judged, not the moment it was published. The time-limit failure and the
+e-stop are published at once: both must stop the robot.
+
+Every refused command raises :class:`~robot_rl.panel.commands.PanelError` and changes nothing
+but the displayed ``error`` text. The machine never reads a clock: callers pass ``now`` [s].
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from robot_rl.errors import ConfigError
+from robot_rl.panel.commands import PanelCommand, PanelError
+from robot_rl.panel.records import USABLE, Episode, Label, Outputs
+from robot_rl.ros_config.episode_event import EpisodeEvent
+from robot_rl.ros_config.hw_schedule import HwRequest, HwSchedule
+from robot_rl.ros_config.label import LabelNodeConfig
+
+@dataclass(frozen=True)
+class _Target:
+    """What Start opens: a context of a group, rollout k of K."""
+
+    context_id: str
+    group_id: str
+    instruction: str
+    rollout: int
+    group_size: int
+    context_index: int
+    contexts: int
+    local_advance: bool = False   # without a schedule: Start moves on to the next context
+
+
+def _session_id() -> str:
+    # Group ids made up without a schedule must not collide with those of an earlier panel run.
+    return format(int(time.time() * 1000) % 36**7, "x")
+
+
+class PanelMachine:
+    """See the module docstring. Not thread-safe: the node serialises calls with a lock.
+
+    :param unique: makes the part of episode ids that keeps re-recorded attempts apart
+        (default: 6 random hex digits); tests pass a counter.
+    """
+
+    _ENDED_KEPT = 256
+
+    def __init__(self, config: LabelNodeConfig, unique: Callable[[], str] | None = None,
+                 session: str | None = None) -> None:
+        self.config = config
+        self._unique = unique or (lambda: secrets.token_hex(3))
+        self.session = session or _session_id()
+        self.active: Episode | None = None
+        self.pending: Label | None = None
+        self.last_label: Label | None = None
+        self.ended: OrderedDict[str, Label] = OrderedDict()   # episode_id -> how it ended (late labels)
+        self.schedule: HwSchedule | None = None
+        self.skip_requested = ""                     # group id whose skip hw-train has not answered yet
+        self.usable: Counter[str] = Counter()        # usable labels this panel saw per group id
+        self._base: dict[str, int] = {}              # group id -> rollouts_done when first seen in a schedule
+        self.instruction = ""
+        self.policy_version = -1
+        self.estop = False
+        self._estop_pressed_at = float("-inf")
+        self.error = ""
+        self.operator = config.operator
+        self.revision = 0                            # bumps on every change: pages redraw on it
+        self._own: OrderedDict[tuple[str, str], None] = OrderedDict()  # (event, episode_id) we published
+        self._local_index = 0                        # without a schedule: index into config.contexts
+        self._local_group = 1                        # ... and the number in the made-up group id
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    def command(self, cmd: PanelCommand, now: float) -> Outputs:
+        """Apply one operator command; raises :class:`PanelError` (state unchanged but ``error``)."""
+        operator = cmd.operator or self.operator
+        try:
+            self._check_episode_guard(cmd)
+            out = getattr(self, f"_cmd_{cmd.command}")(cmd, operator, now)
+        except PanelError as err:
+            self.reject(f"{cmd.command}: {err}")
+            raise
+        self.operator = operator
+        self.error = ""
+        self.revision += 1
+        return out
+
+    def reject(self, text: str) -> None:
+        """Show an error (a refused or malformed command) without changing anything else."""
+        self.error = text
+        self.revision += 1
+
+    def _check_episode_guard(self, cmd: PanelCommand) -> None:
+        if not cmd.episode_id or cmd.command in ("start", "estop", "skip"):
+            return
+        current = self.active or (self.pending.episode if self.pending else None)
+        if current is not None and current.episode_id == cmd.episode_id:
+            return
+        ended = self.ended.get(cmd.episode_id)
+        if ended is not None:
+            raise PanelError(f"late {cmd.command} for episode '{cmd.episode_id}': it already ended "
+                             f"({self._describe(ended)}); nothing changed")
+        now_running = f"'{current.episode_id}' is the current episode" if current else "no episode is running"
+        raise PanelError(f"the page meant episode '{cmd.episode_id}' but {now_running}; nothing changed")
+
+    def _cmd_start(self, _cmd: PanelCommand, operator: str, now: float) -> Outputs:
+        if self.estop:
+            raise PanelError("the e-stop is latched: clear it on the executor (/robot_rl/clear_estop) before "
+                             "starting an episode")
+        if self.active is not None:
+            raise PanelError(f"episode '{self.active.episode_id}' is running: label it (success/failure) or "
+                             "abort it first")
+        target = self._target(self._pending_usable())  # raises before anything changes
+        episode_id = f"{target.group_id}-{target.rollout}-{self._unique()}"
+        try:
+            event = EpisodeEvent(event="start", episode_id=episode_id, context_id=target.context_id,
+                                 group_id=target.group_id, instruction=target.instruction,
+                                 label_source="operator", operator=operator, stamp=now)
+        except (ValueError, ConfigError) as err:
+            raise PanelError(f"cannot make a start event for group '{target.group_id}': {err}") from None
+        out = self._flush_pending()
+        if target.local_advance:
+            self._local_index += 1
+            self._local_group += 1
+        self.active = Episode(episode_id, target.context_id, target.group_id, target.instruction, now, True,
+                              operator, target.rollout, target.group_size, target.context_index, target.contexts)
+        self._remember_own("start", episode_id)
+        out.events.append(event)
+        return out
+
+    def _cmd_success(self, cmd: PanelCommand, operator: str, now: float) -> Outputs:
+        return self._label(cmd.command, operator, now)
+
+    _cmd_failure = _cmd_success
+    _cmd_abort = _cmd_success
+
+    def _label(self, label: str, operator: str, now: float) -> Outputs:
+        if self.pending is not None:
+            left = max(0.0, (self.pending.pending_until or now) - now)
+            raise PanelError(f"episode '{self.pending.episode.episode_id}' is already labelled "
+                             f"{self.pending.label} (undo it within {left:.1f} s to change it)")
+        if self.active is None:
+            raise PanelError(self._no_episode(label))
+        lbl = Label(self.active, label, operator, now)
+        self.active = None
+        self.last_label = lbl
+        if self.config.undo_window_s > 0:
+            lbl.pending_until = now + self.config.undo_window_s
+            self.pending = lbl
+            return Outputs()
+        return self._publish(lbl)
+
+    def _no_episode(self, label: str) -> str:
+        last = self.last_label
+        if last is None or last.pending_until is not None:
+            return f"no episode is running: press Start before labelling ({label} ignored)"
+        what = f"episode '{last.episode.episode_id}'"
+        if last.label == "abort":
+            return f"late {label}: {what} was aborted (re-record it with Start); a label cannot change it"
+        if last.label == "estop":
+            return f"late {label}: {what} was stopped by the e-stop; it is not usable"
+        return f"{what} is already labelled {self._describe(last)}; start the next episode"
+
+    @staticmethod
+    def _describe(lbl: Label) -> str:
+        who = lbl.operator or lbl.source
+        return f"{lbl.label}{' (time limit)' if lbl.timeout else ''} by {who}"
+
+    def _cmd_undo(self, _cmd: PanelCommand, _operator: str, now: float) -> Outputs:
+        if self.pending is None or (self.pending.pending_until or 0.0) <= now:
+            last = self.last_label
+            if last is not None:
+                raise PanelError(f"too late to undo the {last.label} of episode '{last.episode.episode_id}': it is "
+                                 f"published (undo works for {self.config.undo_window_s:g} s after a label)")
+            raise PanelError("nothing to undo")
+        self.active = self.pending.episode
+        self.pending = None
+        self.last_label = None
+        return Outputs()
+
+    def _cmd_skip(self, _cmd: PanelCommand, operator: str, _now: float) -> Outputs:
+        if self.active is not None:
+            raise PanelError(f"episode '{self.active.episode_id}' is running: label or abort it before skipping "
+                             "its context")
+        if self.schedule is None:
+            if not self.config.contexts:
+                raise PanelError("nothing to skip: no hw-train schedule and no contexts configured")
+            out = self._flush_pending()
+            self._local_index += 1
+            self._local_group += 1
+            return out
+        group = self.schedule.current_group
+        if group is None:
+            raise PanelError(f"hw-train has no context to skip ({self.schedule.status})")
+        if self.skip_requested == group.group_id:
+            raise PanelError(f"skipping group '{group.group_id}' is already requested; waiting for hw-train")
+        out = self._flush_pending()
+        out.requests.append(HwRequest(request="skip_context", group_id=group.group_id, operator=operator))
+        self.skip_requested = group.group_id
+        return out
+
+    def _cmd_estop(self, _cmd: PanelCommand, operator: str, now: float) -> Outputs:
+        self._estop_pressed_at = now
+        out = self._close_by_estop(operator, now)
+        out.estop = True
+        self.estop = True
+        return out
+
+    def _close_by_estop(self, operator: str, now: float) -> Outputs:
+        episode = self.active or (self.pending.episode if self.pending else None)
+        self.active, self.pending = None, None
+        if episode is None:
+            return Outputs()
+        lbl = Label(episode, "estop", operator, now, note="e-stop")
+        self.last_label = lbl
+        return self._publish(lbl)
+
+    # ---- time -------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> Outputs:
+        """Publish a label whose undo window is over; fail an own episode that reached the time limit."""
+        out = Outputs()
+        if self.pending is not None and now >= (self.pending.pending_until or 0.0):
+            out.add(self._flush_pending())
+        limit = self.config.time_limit_s
+        if self.active is not None and self.active.own and limit > 0 and now - self.active.started_at >= limit:
+            lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+            self.active = None
+            self.last_label = lbl
+            out.add(self._publish(lbl))
+        if out:
+            self.revision += 1
+        return out
+
+    # ---- what the graph says ----------------------------------------------------------------
+
+    def on_schedule(self, schedule: HwSchedule) -> None:
+        """A new hw-train schedule (it answers any skip request)."""
+        self.schedule = schedule
+        for g in schedule.groups:
+            self._base.setdefault(g.group_id, g.rollouts_done)
+        self.skip_requested = ""
+        self.revision += 1
+
+    def on_instruction(self, text: str) -> None:
+        self.instruction = text.strip()
+        self.revision += 1
+
+    def on_policy_version(self, version: int) -> None:
+        self.policy_version = int(version)
+        self.revision += 1
+
+    def on_estop(self, asserted: bool, now: float) -> Outputs:
+        """E-stop state seen on the graph (the e-stop topic, or the executor's diagnostics).
+
+        An e-stop latched elsewhere closes this panel's running episode as ``estop``. ``False`` (the
+        executor cleared it) is ignored for 2 s after this panel's own press: the executor's
+        diagnostics may predate the press.
+        """
+        if asserted == self.estop:
+            return Outputs()
+        if not asserted and now - self._estop_pressed_at < 2.0:
+            return Outputs()
+        self.estop = asserted
+        out = self._close_by_estop(self.operator, now) if asserted else Outputs()
+        self.revision += 1
+        return out
+
+    def on_episode_event(self, event: EpisodeEvent, now: float) -> None:
+        """An episode event from the graph; this panel's own (echoed back by DDS) are ignored."""
+        if (event.event, event.episode_id) in self._own:
+            return
+        if event.event == "start":
+            closed = self.active or (self.pending.episode if self.pending else None)
+            if closed is not None:
+                self.error = (f"episode '{closed.episode_id}' was ended by a start from elsewhere "
+                              f"('{event.episode_id}'); the policy records it as aborted")
+                self._remember_ended(Label(closed, "abort", "", now, source="external"))
+            self.pending = None
+            self.active = Episode(event.episode_id, event.context_id, event.group_id, event.instruction,
+                                  event.stamp or now, False, event.operator)
+            self.revision += 1
+            return
+        current = self.active or (self.pending.episode if self.pending else None)
+        if current is None or current.episode_id != event.episode_id:
+            return  # an episode this panel does not show; the policy node judges it
+        if self.pending is not None:
+            self.error = (f"episode '{current.episode_id}' ended by {event.label_source} ({event.event}) before "
+                          f"the {self.pending.label} label was published; the {event.event} stands")
+        lbl = Label(current, event.event, event.operator, event.stamp or now, timeout=event.timeout,
+                    source=event.label_source)
+        self.active, self.pending, self.last_label = None, None, lbl
+        self._remember_ended(lbl)
+        if event.event in USABLE:
+            self.usable[current.group_id] += 1
+        self.revision += 1
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _pending_usable(self) -> Counter[str]:
+        extra: Counter[str] = Counter()
+        if self.pending is not None and self.pending.label in USABLE:
+            extra[self.pending.episode.group_id] += 1
+        return extra
+
+    def _target(self, extra: Counter[str]) -> _Target:
+        """What Start would open now (``extra``: usable labels about to be published); raises PanelError."""
+        if self.schedule is not None:
+            s = self.schedule
+            g = s.current_group
+            if g is None:
+                raise PanelError(f"hw-train has nothing to collect now (status {s.status}"
+                                 f"{': ' + s.message if s.message else ''})")
+            if g.state not in ("pending", "collecting"):
+                raise PanelError(f"group '{g.group_id}' is {g.state}; waiting for hw-train's next schedule")
+            if self.skip_requested == g.group_id:
+                raise PanelError(f"skipping group '{g.group_id}' was requested; waiting for hw-train's next schedule")
+            # The buffer's count (via hw-train) lags this panel's own labels by a moment: count from
+            # the first schedule that showed the group (it cannot include labels given after it).
+            own = self._base.get(g.group_id, g.rollouts_done) + self.usable[g.group_id] + extra[g.group_id]
+            done = max(g.rollouts_done, own)
+            if done >= s.group_size:
+                raise PanelError(f"group '{g.group_id}' has all {s.group_size} rollouts; waiting for hw-train's "
+                                 "next schedule")
+            return _Target(g.context_id, g.group_id, g.instruction, done + 1, s.group_size, s.current + 1,
+                           len(s.groups))
+        contexts = self.config.contexts
+        if not contexts:
+            raise PanelError("no hw-train schedule and no contexts configured on the label node "
+                             "(parameter contexts): nothing to start")
+        index, number = self._local_index, self._local_group
+        group_id = f"panel-{self.session}-{number}"
+        done = self.usable[group_id] + extra[group_id]
+        advance = done >= self.config.group_size
+        if advance:
+            index, number, done = index + 1, number + 1, 0
+            group_id = f"panel-{self.session}-{number}"
+        return _Target(contexts[index % len(contexts)], group_id, "", done + 1, self.config.group_size,
+                       index % len(contexts) + 1, len(contexts), local_advance=advance)
+
+    def _flush_pending(self) -> Outputs:
+        lbl, self.pending = self.pending, None
+        return self._publish(lbl) if lbl is not None else Outputs()
+
+    def _publish(self, lbl: Label) -> Outputs:
+        ep = lbl.episode
+        lbl.pending_until = None
+        event = EpisodeEvent(event=lbl.label, episode_id=ep.episode_id, context_id=ep.context_id,
+                             group_id=ep.group_id, label_source="operator", operator=lbl.operator,
+                             timeout=lbl.timeout, stamp=max(lbl.stamp, 0.0), note=lbl.note)
+        if lbl.label in USABLE:
+            self.usable[ep.group_id] += 1
+        self._remember_own(lbl.label, ep.episode_id)
+        self._remember_ended(lbl)
+        return Outputs(events=[event])
+
+    def _remember_own(self, kind: str, episode_id: str) -> None:
+        self._own[(kind, episode_id)] = None
+        while len(self._own) > 4 * self._ENDED_KEPT:
+            self._own.popitem(last=False)
+
+    def _remember_ended(self, lbl: Label) -> None:
+        self.ended[lbl.episode.episode_id] = lbl
+        while len(self.ended) > self._ENDED_KEPT:
+            self.ended.popitem(last=False)
+
+    # ---- what the page shows ----------------------------------------------------------------
+
+    def progress_text(self) -> str:
+        """'context c of C, rollout k of K' of the running episode, else of what Start opens next."""
+        current = self.active or (self.pending.episode if self.pending else None)
+        if current is not None and current.rollout:
+            return (f"context {current.context_index} of {current.contexts}, "
+                    f"rollout {current.rollout} of {current.group_size}")
+        if current is not None:
+            return f"episode '{current.episode_id}' (started elsewhere)"
+        try:
+            t = self._target(self._pending_usable())
+        except PanelError as err:
+            return str(err)
+        return f"context {t.context_index} of {t.contexts}, rollout {t.rollout} of {t.group_size}"
+
+    def current_group(self) -> str:
+        """The group of the running episode, else the group Start opens next ('' if none)."""
+        current = self.active or (self.pending.episode if self.pending else None)
+        if current is not None:
+            return current.group_id
+        try:
+            return self._target(self._pending_usable()).group_id
+        except PanelError:
+            return ""
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """The state JSON of the HTTP/WebSocket API (docs/panel.md)."""
+        ep = self.active
+        episode: dict[str, Any] = {"active": ep is not None, "episode_id": None, "context_id": None,
+                                   "group_id": None, "instruction": None, "started_at": None, "elapsed_s": 0.0,
+                                   "time_limit_s": self.config.time_limit_s, "own": None, "rollout": None}
+        if ep is not None:
+            episode.update(episode_id=ep.episode_id, context_id=ep.context_id, group_id=ep.group_id,
+                           instruction=ep.instruction, started_at=ep.started_at,
+                           elapsed_s=round(max(0.0, now - ep.started_at), 3), own=ep.own, rollout=ep.rollout or None)
+        last = None
+        if self.last_label is not None:
+            lbl = self.last_label
+            last = {"episode_id": lbl.episode.episode_id, "label": lbl.label, "timeout": lbl.timeout,
+                    "operator": lbl.operator, "label_source": lbl.source, "stamp": lbl.stamp,
+                    "pending": lbl.pending_until is not None, "undo_until": lbl.pending_until}
+        shown = self.active or (self.pending.episode if self.pending else None)
+        return {
+            "revision": self.revision,
+            "now": now,
+            "episode": episode,
+            "last_label": last,
+            "instruction": (shown.instruction if shown and shown.instruction else self.instruction),
+            "policy_version": self.policy_version,
+            "schedule": self.schedule.model_dump() if self.schedule is not None else None,
+            "progress_text": self.progress_text(),
+            "group_id": self.current_group(),
+            "cameras": [],  # filled in by the node
+            "estop": self.estop,
+            "error": self.error,
+            "operator": self.operator,
+            "undo_window_s": self.config.undo_window_s,
+        }
