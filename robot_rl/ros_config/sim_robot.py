@@ -37,6 +37,10 @@ class SimRobotConfig(StrictConfig):
                                                        "events); false = wait for start events or ~/reset")
     contexts: list[str] = Field(default=[], description="context ids 'task/init_id' to run in order; "
                                                         "empty = the suite's train contexts")
+    report_success: bool = Field(default=True, description="publish success / failure (timeout) events judged by "
+                                                           "the sim; false = an operator labels (hardware loop "
+                                                           "stand-in): at the episode limit the robot holds still "
+                                                           "until a label (or abort) ends the episode")
     group_size: int = Field(default=1, ge=1, le=1024, description="K: episodes per context in a row, one group id")
     num_episodes: int = Field(default=0, ge=0, description="stop the schedule after this many; 0 = never")
     max_steps: int = Field(default=0, ge=0, description="episode limit in control steps; 0 = the task's")

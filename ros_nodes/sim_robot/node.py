@@ -7,7 +7,10 @@ world does not change between control steps). Every control period (the spec's r
 the env once with the action the latest executor command asks for (robot_rl.robot.commands:
 pose target -> delta towards it; twist -> twist x period; gripper held), and reports the outcome
 on ``/robot_rl/episode_event``: ``success`` (label_source sim) when the env says so, ``failure``
-with ``timeout`` when the episode limit is reached.
+with ``timeout`` when the episode limit is reached. With ``report_success: false`` it publishes
+neither (an operator labels, as on the real robot): at the episode limit it stops stepping and
+holds the scene until a success / failure / abort event from the panel ends the episode; what the
+sim would have said is only counted in diagnostics (``sim_success`` / ``sim_failure``).
 
 Episodes: with ``auto_start`` it runs its own schedule (``contexts`` x ``group_size``), announcing
 each with a ``start`` event and the instruction (latched); otherwise a ``start`` event from
@@ -76,6 +79,7 @@ class SimRobotNode(Node):
         self.episode: EpisodeEvent | None = None
         self.episode_start = 0.0
         self.steps = 0
+        self.holding = False  # report_success false: the limit was reached, waiting for the operator's label
         self.max_steps = 0
         self.next_start = 0.0
         self.target: tuple[np.ndarray, np.ndarray] | None = None
@@ -129,6 +133,7 @@ class SimRobotNode(Node):
         self.obs = self.env.reset(ctx)
         self.target, self.twist, self.gripper = None, None, 1.0
         self.steps = 0
+        self.holding = False
         task_limit = self.env.max_steps
         self.max_steps = min(task_limit, self.cfg.max_steps) if self.cfg.max_steps else task_limit
         self.episode_start = self._now()
@@ -227,13 +232,20 @@ class SimRobotNode(Node):
             if self.cfg.auto_start and more and heard and self._now() >= self.next_start:
                 self._start_next()
             return
+        if self.holding:
+            return
         result = self.env.step(self._action())
         self.obs = result.obs
         self.steps += 1
         self.stats["env_steps"] += 1
-        if result.success:
+        finished = result.success or result.done or self.steps >= self.max_steps
+        if not self.cfg.report_success:
+            if finished:  # the operator judges; the sim's verdict is only counted
+                self.holding = True
+                self.stats["sim_success" if result.success else "sim_failure"] += 1
+        elif result.success:
             self._end("success")
-        elif result.done or self.steps >= self.max_steps:
+        elif finished:
             self._end("failure", timeout=True)
 
     # ---- publishing -------------------------------------------------------------------------
