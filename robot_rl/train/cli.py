@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "With --from-buffer: one update on the complete K-groups the buffer holds for the policy's "
                     "version (the hardware fine-tuning path; needs no simulator). Data-parallel on N processes: "
                     "torchrun --nproc_per_node N -m robot_rl.cli train CONFIG --out RUN (docs/distributed.md).")
-    p.add_argument("config", help="training config YAML (e.g. configs/quickstart.yaml)")
+    p.add_argument("config", help="training config YAML (e.g. configs/libero_spatial_loop.yaml, or DIR/train_config.yaml written by `robot-rl quickstart --out DIR`)")
     p.add_argument("--out", required=True, help="run directory (must be new unless --resume)")
     p.add_argument("--policy", help="start from this policy checkpoint (overrides the config's `policy`)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from pydantic import Field
 
 from robot_rl.algorithms.sft import SftConfig, run_sft
-from robot_rl.config import StrictConfig, load_config
+from robot_rl.config import StrictConfig, load_config, validate_config
 from robot_rl.demos_cli import record_demos
 from robot_rl.env import make_suite
 from robot_rl.train.config import TrainConfig
@@ -45,11 +46,12 @@ class QuickstartConfig(StrictConfig):
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (policy is filled in)")
 
 
-def run_quickstart(config_path: str | Path, out: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the whole pipeline; return (and write) the summary."""
-    qs = load_config(QuickstartConfig, config_path)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def build_train_config(qs: QuickstartConfig, out: Path, overrides: dict[str, Any] | None = None,
+                       source: str = "quickstart") -> TrainConfig:
+    """The LOOP stage's :class:`TrainConfig`: ``qs.train`` plus the suite, tasks and the SFT checkpoint under ``out``.
+
+    ``overrides`` (dotted keys relative to ``train``, e.g. ``{"updates": 2}``) are applied before validation.
+    """
     train_data = dict(qs.train)
     train_data["suite"] = {"name": qs.suite, "options": qs.suite_options, **({"tasks": qs.tasks} if qs.tasks else {}),
                            **train_data.get("suite", {})}
@@ -60,7 +62,18 @@ def run_quickstart(config_path: str | Path, out: str | Path, overrides: dict[str
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    train_cfg = TrainConfig.model_validate(train_data)  # validated up front: fail before minutes of work
+    return validate_config(TrainConfig, train_data, f"{source}: train")
+
+
+def run_quickstart(config_path: str | Path, out: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the whole pipeline; return (and write) the summary."""
+    qs = load_config(QuickstartConfig, config_path)
+    out = Path(out)
+    # Validated up front (a ConfigError naming the field): fail before minutes of work.
+    train_cfg = build_train_config(qs, out, overrides, source=str(config_path))
+    out.mkdir(parents=True, exist_ok=True)
+    # The LOOP stage's own config, so it can be rerun or scaled out: robot-rl train OUT/train_config.yaml ...
+    (out / "train_config.yaml").write_text(yaml.safe_dump(train_cfg.model_dump(mode="json"), sort_keys=False))
     timings: dict[str, float] = {}
 
     suite = make_suite(qs.suite, **qs.suite_options)
@@ -84,6 +97,9 @@ def run_quickstart(config_path: str | Path, out: str | Path, overrides: dict[str
     summary = LoopTrainer(train_cfg, out / "loop").run()
     timings["loop_s"] = time.monotonic() - t0
     plot_run(out / "loop")
+    # loop_s includes both evaluations; their own wall times are listed too.
+    timings["eval_before_s"] = summary["success_before"].get("wall_s", 0.0)
+    timings["eval_after_s"] = summary["success_after"].get("wall_s", 0.0)
     summary["timings"] = {k: round(v, 1) for k, v in timings.items()}
     summary["config"] = str(config_path)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -43,3 +43,7 @@ class TabletopConfig(StrictConfig):
     cameras: dict[str, CameraPose] = Field(default_factory=dict)
     randomization: DomainRandomization = DomainRandomization()
     settle_steps: int = Field(default=20, ge=0, le=1000)  # physics steps run after placing objects on reset
+    layout_jitter: float | None = Field(
+        default=None, ge=0.0, le=0.1,
+        description="null: every context is a fresh random layout; a number (m): LIBERO-style, one fixed layout "
+                    "shared by all tasks and each context moves every object by up to this much (tasks.jittered_scene)")

@@ -39,7 +39,7 @@ from sim.tabletop.scene import (
     TCP_OFFSET,
     build_mjcf,
 )
-from sim.tabletop.tasks import NUM_EVAL, NUM_TRAIN, TASKS_BY_NAME, TaskDef, is_success, sample_scene
+from sim.tabletop.tasks import NUM_EVAL, NUM_TRAIN, TASKS_BY_NAME, TaskDef, is_success, jittered_scene, sample_scene
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,9 @@ class TabletopEnv(Env):
             raise ConfigError(f"init_id: got {context.init_id}; allowed 0..{NUM_TRAIN + NUM_EVAL - 1}")
         scene = self._scene_cache.get(context)
         if scene is None:
-            scene = self._scene_cache[context] = sample_scene(task, context.init_id)
+            jitter = self.config.layout_jitter
+            scene = self._scene_cache[context] = (sample_scene(task, context.init_id) if jitter is None
+                                                  else jittered_scene(task, context.init_id, jitter))
         self._task, self._context, self._t = task, context, 0
         m, d = self.model, self.data
 

@@ -9,7 +9,9 @@ Init ids ``0 .. num_train-1`` are the training contexts, the next ``num_eval`` a
 
 from __future__ import annotations
 
+import functools
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -81,13 +83,41 @@ def _clear_of_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float
     return float(np.linalg.norm(p - (a + s * ab))) > radius
 
 
+def _push_lane_ok(task: TaskDef, items: dict[str, tuple[np.ndarray, float]]) -> bool:
+    """A push needs the cube 12-30 cm from the target, room behind it and a clear lane to the target."""
+    (x0, x1), (y0, y1) = WORKSPACE_XY
+    cube = items[f"{task.obj}_cube"][0]
+    goal = items["target"][0]
+    d = np.linalg.norm(goal - cube)
+    if not 0.12 < d < 0.3:
+        return False
+    start = cube - (goal - cube) / d * 0.07  # where the pusher starts
+    if not (x0 - 0.02 < start[0] < x1 + 0.02 and y0 - 0.02 < start[1] < y1 + 0.02):
+        return False
+    return all(_clear_of_segment(q, start, goal, rq + 0.05)
+               for name, (q, rq) in items.items() if name not in (f"{task.obj}_cube", "target"))
+
+
 def sample_scene(task: TaskDef, init_id: int) -> SceneInit:
     """The initial scene of context ``(task, init_id)``: a pure function of its arguments.
 
     Rejection-samples non-overlapping positions, with task-specific constraints that keep the
     task solvable (a push has a clear lane to the target; cubes have room for the fingers).
     """
-    rng = np.random.default_rng(_seed(task.name, init_id))
+    return _draw_scene(np.random.default_rng(_seed(task.name, init_id)),
+                       lambda items: task.kind != "push" or _push_lane_ok(task, items), f"{task.name}/{init_id}")
+
+
+@functools.lru_cache(maxsize=16)
+def shared_layout(layout_id: int = 0) -> SceneInit:
+    """One arrangement of all objects that every task can start from (each push task has its lane)."""
+    push_tasks = [t for t in TASKS if t.kind == "push"]
+    return _draw_scene(np.random.default_rng([zlib.crc32(b"shared-layout"), layout_id]),
+                       lambda items: all(_push_lane_ok(t, items) for t in push_tasks), f"shared layout {layout_id}")
+
+
+def _draw_scene(rng: np.random.Generator, accept: Callable[[dict[str, tuple[np.ndarray, float]]], bool],
+                what: str) -> SceneInit:
     (x0, x1), (y0, y1) = WORKSPACE_XY
     names = ["bowl", "plate", "target"] + [f"{c}_cube" for c in CUBE_COLOURS]
     for tries in range(1, 10_000):
@@ -106,22 +136,8 @@ def sample_scene(task: TaskDef, init_id: int) -> SceneInit:
                 break
         if len(items) < len(names):
             continue
-        if task.kind == "push":
-            cube = items[f"{task.obj}_cube"][0]
-            goal = items["target"][0]
-            d = np.linalg.norm(goal - cube)
-            if not 0.12 < d < 0.3:
-                continue
-            start = cube - (goal - cube) / d * 0.07  # where the pusher starts
-            if not (x0 - 0.02 < start[0] < x1 + 0.02 and y0 - 0.02 < start[1] < y1 + 0.02):
-                continue
-            lane_ok = all(
-                _clear_of_segment(q, start, goal, rq + 0.05)
-                for name, (q, rq) in items.items()
-                if name not in (f"{task.obj}_cube", "target")
-            )
-            if not lane_ok:
-                continue
+        if not accept(items):
+            continue
         cubes = {
             c: (float(items[f"{c}_cube"][0][0]), float(items[f"{c}_cube"][0][1]), float(rng.uniform(-np.pi / 4, np.pi / 4)))
             for c in CUBE_COLOURS
@@ -129,7 +145,41 @@ def sample_scene(task: TaskDef, init_id: int) -> SceneInit:
         props = {k: (float(items[k][0][0]), float(items[k][0][1])) for k in ("bowl", "plate", "target")}
         g = rng.uniform([-0.04, -0.04, 0.17, -0.3], [0.04, 0.04, 0.22, 0.3])
         return SceneInit(cubes, props, (float(g[0]), float(g[1]), float(g[2]), float(g[3])), tries)
-    raise RuntimeError(f"could not sample a scene for {task.name}/{init_id}")  # pragma: no cover
+    raise RuntimeError(f"could not sample a scene for {what}")  # pragma: no cover
+
+
+def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 0) -> SceneInit:
+    """LIBERO-style context: :func:`shared_layout` with every object moved by up to ``jitter``.
+
+    Every task starts from the same fixed arrangement (so only the instruction tells the tasks
+    apart, as in LIBERO-Goal) and a context only perturbs it (uniform
+    +-``jitter`` metres in x and y, +-0.3 rad of cube yaw, a fresh gripper start), as LIBERO's
+    initial states do: the regime where a handful of demonstrations covers the held-out states.
+    Draws that overlap, leave the workspace or (push) block the lane are rejected. A pure
+    function of its arguments, like :func:`sample_scene`.
+    """
+    base = shared_layout(layout_id)
+    rng = np.random.default_rng(_seed(task.name, init_id) + [1])  # + [1]: a stream apart from sample_scene's
+    (x0, x1), (y0, y1) = WORKSPACE_XY
+    for tries in range(1, 10_000):
+        items: dict[str, tuple[np.ndarray, float]] = {}
+        for name, (x, y) in base.props.items():
+            items[name] = (np.array([x, y]) + rng.uniform(-jitter, jitter, 2), _RADIUS[name])
+        yaws = {}
+        for colour, (x, y, yaw) in base.cubes.items():
+            items[f"{colour}_cube"] = (np.array([x, y]) + rng.uniform(-jitter, jitter, 2), _CUBE_RADIUS)
+            yaws[colour] = float(np.clip(yaw + rng.uniform(-0.3, 0.3), -np.pi / 4, np.pi / 4))
+        names = list(items)
+        inside = all(x0 <= p[0] <= x1 and y0 <= p[1] <= y1 for p, _ in items.values())
+        apart = all(np.linalg.norm(items[a][0] - items[b][0]) >= items[a][1] + items[b][1]
+                    for i, a in enumerate(names) for b in names[i + 1:])
+        if not (inside and apart) or (task.kind == "push" and not _push_lane_ok(task, items)):
+            continue
+        cubes = {c: (float(items[f"{c}_cube"][0][0]), float(items[f"{c}_cube"][0][1]), yaws[c]) for c in CUBE_COLOURS}
+        props = {k: (float(items[k][0][0]), float(items[k][0][1])) for k in ("bowl", "plate", "target")}
+        g = rng.uniform([-0.04, -0.04, 0.17, -0.3], [0.04, 0.04, 0.22, 0.3])
+        return SceneInit(cubes, props, (float(g[0]), float(g[1]), float(g[2]), float(g[3])), tries)
+    raise RuntimeError(f"could not jitter the layout of {task.name}/{init_id}")  # pragma: no cover
 
 
 def is_success(task: TaskDef, state: dict) -> bool:

@@ -1,0 +1,79 @@
+"""The ``layout_jitter`` option: LIBERO-style contexts, one shared layout perturbed per context."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_rl.env import make_suite
+from robot_rl.errors import ConfigError
+from sim.tabletop.tasks import NUM_EVAL, NUM_TRAIN, TASKS, TASKS_BY_NAME, jittered_scene, sample_scene, shared_layout
+
+JITTER = 0.04
+
+
+def test_jittered_scenes_stay_within_the_jitter_of_one_shared_layout():
+    base = shared_layout(0)
+    for task in TASKS:
+        scenes = [jittered_scene(task, i, JITTER) for i in range(NUM_TRAIN + NUM_EVAL)]
+        assert scenes[3] == jittered_scene(task, 3, JITTER)  # a pure function of the context
+        keys = {tuple(np.round(s.cubes["red"], 6)) for s in scenes}
+        assert len(keys) == len(scenes)  # every context differs (train and eval never share one)
+        for s in scenes:
+            for colour, (x, y, _) in s.cubes.items():
+                bx, by, _ = base.cubes[colour]
+                assert max(abs(x - bx), abs(y - by)) <= JITTER + 1e-12
+            for prop, (x, y) in s.props.items():
+                bx, by = base.props[prop]
+                assert max(abs(x - bx), abs(y - by)) <= JITTER + 1e-12
+            cubes = [np.array(v[:2]) for v in s.cubes.values()]
+            for a in range(len(cubes)):
+                for b in range(a + 1, len(cubes)):
+                    assert np.linalg.norm(cubes[a] - cubes[b]) >= 0.08  # two cube footprints apart
+
+
+def test_jitter_zero_is_the_shared_layout_and_the_default_scenes_are_unchanged():
+    s = jittered_scene(TASKS_BY_NAME["pick_red"], 60, 0.0)
+    assert {c: v[:2] for c, v in s.cubes.items()} == {c: v[:2] for c, v in shared_layout(0).cubes.items()}
+    assert s.props == shared_layout(0).props  # only the cube yaws (+-0.3 rad) and the gripper start vary
+    # The option is additive: without it the contexts are the per-context random layouts.
+    assert sample_scene(TASKS_BY_NAME["pick_red"], 0).cubes != shared_layout(0).cubes
+
+
+def test_env_resets_to_the_jittered_scene_and_the_option_is_validated():
+    with pytest.raises(ConfigError, match="layout_jitter"):
+        make_suite("tabletop", layout_jitter=-0.01)
+    suite = make_suite("tabletop", spec="tabletop_64", layout_jitter=JITTER)
+    env = suite.make_env(settle_steps=0)
+    try:
+        ctx = suite.contexts("pick_blue", "eval")[0]
+        env.reset(ctx)
+        state = env.privileged_state()
+        want = jittered_scene(TASKS_BY_NAME["pick_blue"], ctx.init_id, JITTER)
+        for colour, (x, y, _) in want.cubes.items():
+            np.testing.assert_allclose(state["cubes"][colour]["pos"][:2], (x, y), atol=1e-6)
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jitter", [0.02, JITTER])  # 0.02: configs/quickstart.yaml
+@pytest.mark.parametrize("task", ["pick_red", "pick_blue"])
+def test_quickstart_experts_succeed_on_95_percent_of_jittered_contexts(task, jitter):
+    suite = make_suite("tabletop", spec="tabletop_64", layout_jitter=jitter)
+    env = suite.make_env()
+    ok = 0
+    contexts = suite.contexts(task, "all")
+    try:
+        expert = suite.expert(task, noise=0.1, seed=0)
+        for ctx in contexts:
+            env.reset(ctx)
+            expert.reset(env)
+            for _ in range(env.max_steps):
+                result = env.step(expert.act(), render=False)
+                if result.done:
+                    break
+            ok += int(result.success)
+    finally:
+        env.close()
+    assert ok / len(contexts) >= 0.95, (task, ok)
