@@ -66,12 +66,17 @@ def cams(domain_id: int, node_logs: Path, tmp_path_factory: pytest.TempPathFacto
                          "-p", "software_fail_after:=20", "-p", "read_timeout_ms:=300",
                          "-p", "reconnect_initial_s:=0.2"]),
     ]
-    gen = start_nodes(nodes, ros_env(domain_id, large_data=True), node_logs)
+    # 160x120 frames are small: the default transports (UDP + SHM) carry them; LARGE_DATA (TCP) made
+    # late-joining streams go unmatched in CI.
+    gen = start_nodes(nodes, ros_env(domain_id, large_data=False), node_logs)
     procs = next(gen)
-    probe = Probe(domain_id, large_data=True)
+    probe = Probe(domain_id, large_data=False)
     harness = CameraHarness(probe, ["front", "flaky"])
     try:
         probe.spin_until(lambda: len(harness.images["front"]) >= 30, 30.0, "30 frames from the front camera")
+        # Both cameras must have been heard from before the tests look at them (the flaky one unplugs
+        # itself, so its first camera_info can come later than the front camera's frames).
+        probe.spin_until(lambda: all(harness.info.values()), 15.0, "camera_info from every camera")
         probe.spin_for(1.5)  # one more second of streaming to measure the rate
         harness.procs = procs
         yield harness
