@@ -98,6 +98,14 @@ class Env(abc.ABC):
     def max_steps(self) -> int:
         """Episode limit, in env steps, of the task the env was last reset to."""
 
+    def set_randomization(self, enabled: bool) -> None:  # noqa: B027 - optional hook
+        """Whether the next resets apply the env's configured domain randomization.
+
+        Envs start with it on (they behave as configured). Evaluation turns it off to run the
+        nominal scene unless asked otherwise (issue 3); ``True`` cannot randomize an env whose
+        config has randomization off. Envs without domain randomization ignore it.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release simulator resources."""
 

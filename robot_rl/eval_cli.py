@@ -78,10 +78,39 @@ def run_scripted(suite: Suite, contexts: list[Context], noise: float, seed: int,
     return results
 
 
+def parse_suite_options(items: list[str]) -> dict[str, Any]:
+    """``["randomization.enabled=true", "randomization.seed=3"]`` -> ``{"randomization": {"enabled": True, "seed": 3}}``.
+
+    Values are parsed as YAML; dotted keys build nested mappings. The suite validates the result.
+    """
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--suite-option: expected KEY=VALUE (e.g. randomization.enabled=true), got {item!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--suite-option {key}: value {text!r} is not valid YAML ({err})") from None
+        node = options
+        for i, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--suite-option {key}: {'.'.join(parts[:i + 1])} is already set to a value")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ConfigError(f"--suite-option {key}: conflicts with the options set under {key}.*")
+        node[parts[-1]] = value
+    return options
+
+
 def _eval(args: argparse.Namespace) -> int:
     from robot_rl.train.evaluate import evaluate, success_table
 
-    suite = make_suite(args.suite)
+    options = parse_suite_options(args.suite_option)
+    suite = make_suite(args.suite, **options)
     tasks = [suite.task(args.task).task] if args.task else [t.task for t in suite.tasks()]
     if args.episodes < 1:
         raise ConfigError(f"--episodes: got {args.episodes}; must be >= 1")
@@ -116,8 +145,10 @@ def _eval(args: argparse.Namespace) -> int:
             policy.spec.check_compatible(suite.spec, "suite spec")
             sampler = PolicySampler(policy, args.temperature, seed=args.seed, deterministic=args.deterministic)
         cfg = RolloutConfig(num_workers=args.workers)
-        with make_pool(SuiteEnvFactory(args.suite), cfg) as pool:
-            table = evaluate(pool, sampler, contexts, on_episode=on_episode)
+        with make_pool(SuiteEnvFactory(args.suite, options), cfg) as pool:
+            # The suite options given here are the whole env config: whatever randomization they
+            # turn on is applied (unlike the trainer's evaluation, which is nominal unless eval.randomize).
+            table = evaluate(pool, sampler, contexts, on_episode=on_episode, randomize=True)
     if args.json:
         print(json.dumps(table, indent=1))
     else:
@@ -136,6 +167,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "actions) or a policy checkpoint directory.")
     p.add_argument("--policy", required=True, help="scripted | random | CHECKPOINT_DIR")
     p.add_argument("--suite", required=True, help="suite name (see `robot-rl tasks`)")
+    p.add_argument("--suite-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="suite option (repeatable; dotted keys nest, values are YAML), e.g. evaluate under domain "
+                        "randomization on tabletop with --suite-option randomization.enabled=true "
+                        "--suite-option randomization.seed=3, or --suite-option spec=tabletop_64 "
+                        "(default: none, so the nominal scene; docs/tabletop.md lists the options)")
     p.add_argument("--task", help="only this task (default: every task)")
     p.add_argument("--episodes", type=int, default=50, help="episodes (contexts) per task (default 50)")
     p.add_argument("--split", choices=("train", "eval", "all"), default="eval", help="which contexts (default eval)")
@@ -143,7 +179,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for a checkpoint")
     p.add_argument("--deterministic", action="store_true", help="use the policy's deterministic action (act())")
     p.add_argument("--noise", type=float, default=0.0, help="scripted expert action noise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sampling policy, the random actions or the expert noise (default 0)")
     p.add_argument("--json", action="store_true", help="print the table as JSON (success_rate overall and per task)")
     p.add_argument("--video", metavar="DIR", help="save one MP4 per episode (cameras side by side, one frame per decision)")
     p.set_defaults(func=_eval)

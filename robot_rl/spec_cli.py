@@ -36,11 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("spec", help="show, validate or compare embodiment specs",
                                    description="Show, validate or compare embodiment specs (built-in name or YAML path).")
     sub = parser.add_subparsers(dest="spec_command", metavar="ACTION", required=True)
-    show = sub.add_parser("show", help="validate a spec and print its layout")
+    show = sub.add_parser("show", help="validate a spec and print its layout",
+                          description="Validate a spec and print its cameras, proprio layout (with units) and action "
+                                      "layout (with limits); exit 2 with the field, value and what is allowed if "
+                                      "it is invalid.")
     show.add_argument("spec", help="built-in spec name (e.g. tabletop) or path to a spec YAML")
     show.add_argument("--json", action="store_true", help="print the spec as JSON")
     show.set_defaults(func=_show)
-    diff = sub.add_parser("diff", help="list the differences between two specs (exit 1 if any)")
-    diff.add_argument("a")
-    diff.add_argument("b")
+    diff = sub.add_parser("diff", help="list the differences between two specs (exit 1 if any)",
+                          description="Print one line per difference between spec A and spec B (field: A vs B); "
+                                      "exit 0 when they are identical, 1 when they differ.")
+    diff.add_argument("a", help="first spec: built-in name or YAML path")
+    diff.add_argument("b", help="second spec: built-in name or YAML path")
     diff.set_defaults(func=_diff)

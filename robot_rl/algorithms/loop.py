@@ -157,6 +157,11 @@ class LoopBatch:
     mask:         bool (N,) or None: False for steps that must not count (padding). None = all.
     ref_log_prob: float (N, H, A) or None: per-dimension log-probs under a frozen reference
                   policy; only read when ``kl_coef > 0`` (computed from ``ref_policy`` if None).
+    executed:     int (N,) or None: how many of the H actions of each chunk were executed (the
+                  buffer's ``executed``; an episode's last chunk is cut short by success or the
+                  episode limit). The unexecuted tail never reached the env, so it earned none of
+                  the episode's reward: it gets no ratio, no gradient and no weight in any
+                  denominator. None = all H.
     """
 
     obs: dict[str, Any]
@@ -164,6 +169,7 @@ class LoopBatch:
     advantages: torch.Tensor
     mask: torch.Tensor | None = None
     ref_log_prob: torch.Tensor | None = None
+    executed: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.advantages.shape[0])
@@ -188,6 +194,12 @@ class LoopBatch:
             raise AlgorithmError(f"sample.log_prob must be (N, H, A) with N={n}; got {tuple(lp.shape)}")
         if self.mask is not None and tuple(self.mask.shape) != (n,):
             raise AlgorithmError(f"mask must be (N,) = ({n},); got {tuple(self.mask.shape)}")
+        if self.executed is not None:
+            if tuple(self.executed.shape) != (n,):
+                raise AlgorithmError(f"executed must be (N,) = ({n},); got {tuple(self.executed.shape)}")
+            if n and (int(self.executed.min()) < 0 or int(self.executed.max()) > lp.shape[1]):
+                raise AlgorithmError(f"executed must count 0..H={lp.shape[1]} actions per chunk; got values "
+                                     f"{int(self.executed.min())}..{int(self.executed.max())}")
         if self.ref_log_prob is not None and self.ref_log_prob.shape != lp.shape:
             raise AlgorithmError(f"ref_log_prob must match sample.log_prob {tuple(lp.shape)}; "
                                  f"got {tuple(self.ref_log_prob.shape)}")
@@ -208,7 +220,15 @@ class LoopBatch:
             advantages=self.advantages[idx.to(self.advantages.device)],
             mask=None if self.mask is None else self.mask[idx.to(self.mask.device)],
             ref_log_prob=None if self.ref_log_prob is None else self.ref_log_prob[idx.to(self.ref_log_prob.device)],
+            executed=None if self.executed is None else self.executed[idx.to(self.executed.device)],
         )
+
+    def action_valid(self) -> torch.Tensor | None:
+        """bool (N, H) on the CPU: which chunk actions were executed; None when ``executed`` is None."""
+        if self.executed is None:
+            return None
+        h = self.old_log_prob.shape[1]
+        return torch.arange(h)[None, :] < self.executed.detach().cpu().long()[:, None]  # (N, H)
 
 
 def make_optimizer(policy: LoopPolicy, cfg: LoopConfig) -> torch.optim.AdamW:
@@ -227,6 +247,36 @@ def make_optimizer(policy: LoopPolicy, cfg: LoopConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(param_groups, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
 
 
+def _reduce_executed(per_dim: torch.Tensor, granularity: Granularity, valid: torch.Tensor | None) -> torch.Tensor:
+    """Per-dimension log-probs (N, H, A) to the ratio granularity; a chunk's log-prob sums executed actions only."""
+    if valid is None or granularity != "chunk":
+        return reduce_log_prob(per_dim, granularity)
+    return (per_dim.sum(dim=-1) * valid.to(per_dim.device, per_dim.dtype)).sum(dim=-1)  # (N,)
+
+
+def _policy_log_prob(policy: LoopPolicy, part: LoopBatch, cfg: LoopConfig) -> torch.Tensor:
+    """log pi(a) of ``part``'s samples at the configured granularity (differentiable).
+
+    With ``part.executed`` set and chunk granularity, the chunk's log-prob is the sum over its
+    executed actions only (asked from the policy per action, then summed here).
+    """
+    valid = part.action_valid()
+    if valid is None or cfg.granularity != "chunk":
+        return policy.log_prob(part.obs, part.sample, temperature=cfg.temperature, granularity=cfg.granularity)
+    per_action = policy.log_prob(part.obs, part.sample, temperature=cfg.temperature, granularity="action")  # (n, H)
+    return (per_action * valid.to(per_action.device, per_action.dtype)).sum(dim=-1)  # (n,)
+
+
+def _element_mask(rows: torch.Tensor, valid: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """The loss mask of ``like`` ((n,), (n, H) or (n, H, A)): row mask (n,) and executed actions (n, H)."""
+    if valid is None:
+        return rows
+    if like.ndim == 1:  # chunk: a step counts when any of its actions ran
+        return rows & valid.any(dim=-1)
+    m = rows[:, None] & valid  # (n, H)
+    return m if like.ndim == 2 else m[..., None].expand(like.shape)  # (n, H) | (n, H, A)
+
+
 @torch.no_grad()
 def _reference_log_prob(ref_policy: LoopPolicy, batch: LoopBatch, cfg: LoopConfig) -> torch.Tensor:
     """log pi_ref of every sampled element at the configured granularity, in chunks of one microbatch."""
@@ -235,8 +285,7 @@ def _reference_log_prob(ref_policy: LoopPolicy, batch: LoopBatch, cfg: LoopConfi
     out = []
     for start in range(0, n, chunk):
         part = batch.select(torch.arange(start, min(start + chunk, n)))
-        out.append(ref_policy.log_prob(part.obs, part.sample, temperature=cfg.temperature,
-                                       granularity=cfg.granularity).float().cpu())
+        out.append(_policy_log_prob(ref_policy, part, cfg).float().cpu())
     return torch.cat(out)
 
 
@@ -307,13 +356,23 @@ def loop_update(
     mb_size = cfg.minibatch_size
     micro_size = cfg.microbatch_size or mb_size
     # The sampling policy's log-probs at the ratio granularity: log pi_psi(a), fixed for all epochs.
-    old_logp = reduce_log_prob(batch.old_log_prob.detach().float().cpu(), cfg.granularity)  # (N,) | (N, H) | (N, H, A)
+    valid = batch.action_valid()  # (N, H) executed actions, or None = all
+    old_logp = _reduce_executed(batch.old_log_prob.detach().float().cpu(), cfg.granularity,
+                                valid)  # (N,) | (N, H) | (N, H, A)
     # Index bookkeeping stays on the CPU; ppo_loss moves what it needs to the policy's device.
     mask = batch.mask.to("cpu", torch.bool) if batch.mask is not None else torch.ones(n, dtype=torch.bool)
     elements_per_step = int(np.prod(old_logp.shape[1:], dtype=np.int64))
+    # Elements each step contributes to a token-mean denominator (unexecuted actions count for nothing).
+    if valid is None:
+        row_elements = torch.full((n,), float(elements_per_step), dtype=torch.float64)
+    elif old_logp.ndim == 1:
+        row_elements = valid.any(dim=-1).double()
+    else:
+        row_elements = valid.sum(dim=-1).double() * (old_logp.shape[2] if old_logp.ndim == 3 else 1)
     dp = data_parallel
     if dp is None:
         n_global, mask_global, adv_global = n, mask, batch.advantages.float()
+        elements_global = row_elements * mask
         local_of = None
     else:
         if dp.global_index.shape != (n,):
@@ -323,8 +382,8 @@ def loop_update(
         mask = mask & (dp.global_index >= 0)  # placeholder rows never count
         mask_global = _global_rows(mask, dp) > 0.5  # (N,)
         adv_global = _global_rows(batch.advantages.detach().float().cpu(), dp).float()  # (N,)
-        # A rank without rows does not know H and A; every rank with rows agrees on them.
-        elements_per_step = int(dp.all_reduce(torch.tensor([elements_per_step if n else 0]), "max"))
+        # Each row's element count comes from the rank holding it (a rank without rows knows no H or A).
+        elements_global = _global_rows(row_elements * mask, dp)  # (N,)
         local_of = torch.full((n_global,), -1, dtype=torch.long)  # global row -> local row, -1 elsewhere
         real = dp.global_index >= 0
         local_of[dp.global_index[real]] = torch.arange(n)[real]
@@ -333,7 +392,7 @@ def loop_update(
     ref_logp = None
     if cfg.kl_coef > 0:
         if batch.ref_log_prob is not None:
-            ref_logp = reduce_log_prob(batch.ref_log_prob.detach().float().cpu(), cfg.granularity)
+            ref_logp = _reduce_executed(batch.ref_log_prob.detach().float().cpu(), cfg.granularity, valid)
         elif ref_policy is not None:
             ref_logp = _reference_log_prob(ref_policy, batch, cfg)
         else:
@@ -350,12 +409,12 @@ def loop_update(
         epoch_kl = _Mean()
         for mb_start in range(0, n_global, mb_size):
             mb_idx = order[mb_start:mb_start + mb_size]  # rows of the global batch
-            mb_mask = mask_global[mb_idx]
             # Denominator of the whole minibatch, so microbatch gradients add up to the minibatch's.
+            mb_elements = elements_global[mb_idx]
             if cfg.aggregation == "token-mean":
-                mb_weight = float(mb_mask.sum()) * elements_per_step
+                mb_weight = float(mb_elements.sum())
             else:
-                mb_weight = float(mb_mask.sum())
+                mb_weight = float((mb_elements > 0).sum())
             if mb_weight == 0:
                 continue  # nothing valid: no gradient, no optimiser step
             if local_of is not None:
@@ -372,23 +431,22 @@ def loop_update(
                     # FSDP: forward and backward are collectives, so a rank out of rows runs a
                     # zero-weight pass on any row of its own to keep in step with the others.
                     micro = batch.select(torch.zeros(1, dtype=torch.long))
-                    new_logp = policy.log_prob(micro.obs, micro.sample, temperature=cfg.temperature,
-                                               granularity=cfg.granularity)
+                    new_logp = _policy_log_prob(policy, micro, cfg)
                     (new_logp.float().sum() * 0.0).backward()
                     continue
                 idx = mb_idx[micro_start:micro_start + micro_size]
                 micro = batch.select(idx)
-                new_logp = policy.log_prob(micro.obs, micro.sample, temperature=cfg.temperature,
-                                           granularity=cfg.granularity)  # log pi_theta(a)
+                new_logp = _policy_log_prob(policy, micro, cfg)  # log pi_theta(a)
                 if new_logp.shape != old_logp[idx].shape:
                     raise AlgorithmError(f"policy.log_prob(granularity={cfg.granularity!r}) returned "
                                          f"{tuple(new_logp.shape)}; expected {tuple(old_logp[idx].shape)}")
-                pg_loss, pg = ppo_loss(new_logp, old_logp[idx], micro.advantages, mask[idx],
+                elem_mask = _element_mask(mask[idx], None if valid is None else valid[idx], new_logp)
+                pg_loss, pg = ppo_loss(new_logp, old_logp[idx], micro.advantages, elem_mask,
                                        clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
                                        log_ratio_clamp=cfg.log_ratio_clamp, aggregation=cfg.aggregation)
                 loss = pg_loss
                 if ref_logp is not None:
-                    kl_ref, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], cfg.kl_estimator), mask[idx],
+                    kl_ref, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], cfg.kl_estimator), elem_mask,
                                           cfg.aggregation)
                     loss = loss + cfg.kl_coef * kl_ref
                     stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
@@ -397,16 +455,16 @@ def loop_update(
                     (loss * (weight / mb_weight)).backward()
 
                 # Diagnostics, weighted by valid elements (ratios) or by the loss denominator (losses).
-                valid = float(pg["num_valid"])
+                n_valid = float(pg["num_valid"])
                 stats.add("losses/pg_loss", float(pg["pg_loss"]), weight)
                 stats.add("losses/total", float(loss.detach()), weight)
                 for key in ("approx_kl", "approx_kl_k1"):
-                    stats.add(f"losses/{key}", float(pg[key]), valid)
+                    stats.add(f"losses/{key}", float(pg[key]), n_valid)
                 for key in ("clipfrac", "clipfrac_low", "clipfrac_high", "dual_clipfrac", "ratio_mean"):
-                    stats.add(f"charts/{key}", float(pg[key]), valid)
-                stats.add("charts/entropy", float(entropy_mc(new_logp, mask[idx])), valid)  # per element, MC
-                epoch_kl.add("approx_kl", float(pg["approx_kl"]), valid)
-                if valid > 0:
+                    stats.add(f"charts/{key}", float(pg[key]), n_valid)
+                stats.add("charts/entropy", float(entropy_mc(new_logp, elem_mask)), n_valid)  # per element, MC
+                epoch_kl.add("approx_kl", float(pg["approx_kl"]), n_valid)
+                if n_valid > 0:
                     stats.low = min(stats.low, float(pg["ratio_min"]))
                     stats.high = max(stats.high, float(pg["ratio_max"]))
 

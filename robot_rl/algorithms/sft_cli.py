@@ -87,5 +87,5 @@ def register_calibrate(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--out", help="write here instead of overwriting CKPT")
     cal.add_argument("--steps", type=int, default=200, help="optimiser steps (default 200)")
     cal.add_argument("--lr", type=float, default=1e-2, help="learning rate (default 1e-2)")
-    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--seed", type=int, default=0, help="random seed of the minibatch draws (default 0)")
     cal.set_defaults(func=_calibrate)

@@ -56,6 +56,8 @@ class RolloutJob:
     context: Context
     group_id: str = ""
     seed: int | None = None  # per-rollout sampling seed, read by keyed samplers (see ChunkSampler)
+    # False: the env runs its nominal scene for this episode (Env.set_randomization); evaluation's default.
+    randomize: bool = True
 
 
 @dataclass
@@ -130,7 +132,7 @@ def collect(
             slot = free.pop(0)
             job, attempt = queue.popleft()
             active[slot] = _Active(job, attempt)
-            pool.send_reset(slot, job.context)
+            pool.send_reset(slot, job.context, job.randomize)
 
     start_jobs()
     while active:

@@ -149,8 +149,10 @@ class EnvPool:
             # The worker is gone; wait() reports it as failed through its sentinel.
             pass
 
-    def send_reset(self, slot: int, context: Context) -> None:
-        self._send(slot, ("reset", context))
+    def send_reset(self, slot: int, context: Context, randomize: bool = True) -> None:
+        """Reset the slot's env to ``context``; ``randomize=False`` runs the episode without domain
+        randomization (:meth:`~robot_rl.env.Env.set_randomization`)."""
+        self._send(slot, ("reset", (context, randomize)))
 
     def send_chunk(self, slot: int, chunk: np.ndarray) -> None:
         self._send(slot, ("chunk", np.asarray(chunk, dtype=np.float32)))

@@ -39,7 +39,8 @@ class EnvActor:
         self.env = env_factory()
         self.steps = 0
 
-    def reset(self, context: Context) -> ChunkOutcome:
+    def reset(self, context: Context, randomize: bool = True) -> ChunkOutcome:
+        self.env.set_randomization(randomize)
         obs = self.env.reset(context)
         self.steps = 0
         return ChunkOutcome(obs, False, False, 0, 0, self.env.max_steps)
@@ -96,8 +97,8 @@ class RayEnvPool:
             raise RobotRLError(f"slot {slot} already has a request outstanding")
         self._inflight[slot] = (ref, time.monotonic() + self._timeout_s)
 
-    def send_reset(self, slot: int, context: Context) -> None:
-        self._submit(slot, self._actors[slot].reset.remote(context))
+    def send_reset(self, slot: int, context: Context, randomize: bool = True) -> None:
+        self._submit(slot, self._actors[slot].reset.remote(context, randomize))
 
     def send_chunk(self, slot: int, chunk: np.ndarray) -> None:
         self._submit(slot, self._actors[slot].chunk.remote(np.asarray(chunk, dtype=np.float32)))

@@ -2,7 +2,8 @@
 
 Protocol over a ``multiprocessing`` pipe (requests from the pool, one reply each):
 
-- ``("reset", Context)``        -> ``("obs", ChunkOutcome)`` with ``executed == 0``
+- ``("reset", (Context, bool))`` -> ``("obs", ChunkOutcome)`` with ``executed == 0``; the flag
+  says whether this episode applies the env's domain randomization (``Env.set_randomization``)
 - ``("chunk", float32 (H, A))`` -> ``("obs", ChunkOutcome)``: the actions run open-loop until the
   chunk ends or the episode is done (success or episode limit)
 - ``("close", None)``           -> the process exits
@@ -84,8 +85,11 @@ def worker_main(conn: Connection, env_factory: Callable[[], Env], worker_id: int
             break
         try:
             if cmd == "reset":
-                assert isinstance(arg, Context)
-                obs = env.reset(arg)
+                context, randomize = arg
+                assert isinstance(context, Context)
+                # Sent with every reset (not once per pool) so a restarted worker cannot lose it.
+                env.set_randomization(randomize)
+                obs = env.reset(context)
                 steps = 0
                 conn.send(("obs", ChunkOutcome(obs, False, False, 0, 0, env.max_steps)))
             elif cmd == "chunk":

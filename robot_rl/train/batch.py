@@ -49,4 +49,6 @@ def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewa
         raw_action=data["raw_action"] if has_raw else None,
     )
     advantages = torch.tensor([adv_of[int(e)] for e in step_episode], dtype=torch.float32)  # (N,)
-    return LoopBatch(obs=obs, sample=sample, advantages=advantages)
+    # Actions of a chunk that never ran (the episode ended first) earn no credit: loop_update masks them.
+    executed = torch.as_tensor(data["executed"]).long()  # (N,)
+    return LoopBatch(obs=obs, sample=sample, advantages=advantages, executed=executed)

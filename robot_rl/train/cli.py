@@ -111,5 +111,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser("plot", help="PNG plots of a training run's success rates and losses",
                               description="Write RUN_DIR/success.png (train and eval success against rollouts and "
                                           "env steps) and RUN_DIR/losses.png from RUN_DIR/metrics.jsonl.")
-    q.add_argument("run_dir")
+    q.add_argument("run_dir", help="run directory of `robot-rl train` or `quickstart` (holds metrics.jsonl)")
     q.set_defaults(func=_plot)

@@ -31,6 +31,9 @@ class EvalConfig(StrictConfig):
     contexts_per_task: int | None = Field(50, ge=1, description="first N contexts of each task; null = all")
     deterministic: bool = Field(False, description="act() instead of sampling (the trained policy is the sampler)")
     temperature: float = Field(1.0, gt=0, description="sampling temperature for evaluation")
+    randomize: bool = Field(
+        False, description="false: evaluate on the nominal scene even when the suite options turn domain "
+                           "randomization on for training; true: evaluate under the training randomization")
 
 
 class DistributedConfig(StrictConfig):

@@ -25,10 +25,15 @@ def success_table(results: list[EpisodeResult]) -> dict[str, Any]:
 
 
 def evaluate(pool: Any, sampler: ChunkSampler, contexts: list[Context], max_retries: int = 3,
-             on_episode: Any = None) -> dict[str, Any]:
-    """Run each context once with ``sampler`` and return :func:`success_table` plus env-step counts."""
+             on_episode: Any = None, randomize: bool = False) -> dict[str, Any]:
+    """Run each context once with ``sampler`` and return :func:`success_table` plus env-step counts.
+
+    :param randomize: apply the envs' configured domain randomization; by default evaluation runs
+        the nominal scene (:meth:`~robot_rl.env.Env.set_randomization`), so the same workers can
+        serve randomized training and nominal evaluation.
+    """
     stats = CollectStats()
-    results = collect(pool, sampler, [RolloutJob(c) for c in contexts], on_episode=on_episode,
+    results = collect(pool, sampler, [RolloutJob(c, randomize=randomize) for c in contexts], on_episode=on_episode,
                       max_retries=max_retries, stats=stats)
     table = success_table(results)
     table["env_steps"] = stats.env_steps

@@ -34,7 +34,7 @@ import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -349,8 +349,13 @@ class LoopTrainer:
             self.sampling_policy.version = self.policy.version
         return metrics
 
-    def evaluate(self, pool: Any) -> dict[str, Any]:
-        """Success rate per task on the configured evaluation contexts (split across ranks)."""
+    def evaluate(self, pool: Any, on_episode: Callable[[EpisodeResult], None] | None = None) -> dict[str, Any]:
+        """Success rate per task on the configured evaluation contexts (split across ranks).
+
+        Episodes run without domain randomization unless ``eval.randomize`` (on the training
+        pool's workers: the flag travels with each reset). ``on_episode`` sees each finished
+        episode with its steps (e.g. to save videos).
+        """
         e = self.cfg.eval
         contexts = []
         for t in self.tasks:
@@ -360,13 +365,14 @@ class LoopTrainer:
         if not self.keyed:
             sampler = PolicySampler(self.policy, e.temperature, seed=self.cfg.seed + 17, deterministic=e.deterministic)
             with self._collection_threads():
-                return evaluate(pool, sampler, contexts, max_retries=self.cfg.rollout.max_retries)
-        jobs = [RolloutJob(contexts[i], seed=rollout_seed(self.cfg.seed + 17, i))
+                return evaluate(pool, sampler, contexts, max_retries=self.cfg.rollout.max_retries,
+                                on_episode=on_episode, randomize=e.randomize)
+        jobs = [RolloutJob(contexts[i], seed=rollout_seed(self.cfg.seed + 17, i), randomize=e.randomize)
                 for i in self.dist.shard(len(contexts))]
         stats = CollectStats()
         with self._collection_threads():
             results = collect(pool, SeededPolicySampler(self.sampling_policy, e.temperature, e.deterministic), jobs,
-                              max_retries=self.cfg.rollout.max_retries, stats=stats)
+                              on_episode=on_episode, max_retries=self.cfg.rollout.max_retries, stats=stats)
         parts = self.dist.all_gather_object(([(r.job, r.success) for r in results], stats.env_steps, stats.wall_s))
         table = success_table([EpisodeResult(job, ok, 0, not ok) for part in parts for job, ok in part[0]])
         table["env_steps"] = int(sum(part[1] for part in parts))

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray, Header, Int64, String
 from std_srvs.srv import Trigger
 
 from ros_nodes.run import run_node
+from ros_nodes.side_service import SideService
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.robot.episodes import EpisodeBook, EventRejected
@@ -72,8 +72,8 @@ class PolicyNode(Node):
         self._lock = threading.Lock()  # guards the runner swap between the reload thread and the tick
         self.buffer = self._open_buffer(cfg.buffer_path) if cfg.buffer_path else None
         self.book = EpisodeBook(self.buffer)
-        # The executor's worker thread may still be recording a step when shutdown() runs in the main
-        # thread: buffer writes and the final close never interleave.
+        # A step may still be being recorded when shutdown() runs: buffer writes and the final close
+        # never interleave.
         self._book_lock = threading.Lock()
         self._closed = False
         self.log = RefusalLog(cfg.log_interval_s)
@@ -88,27 +88,27 @@ class PolicyNode(Node):
         self._since_act = 0
         self._last_problem = ""
 
-        main = MutuallyExclusiveCallbackGroup()  # inputs and ticks never run concurrently
+        # Every input, tick and decision runs on the node's single-threaded executor (see run_node): they
+        # never run concurrently, and no second executor thread competes with them for the CPU.
         image_qos = qos.by_name(cfg.image_qos)
         for cam in self.spec.camera_names:
-            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos,
-                                     callback_group=main)
-        self.create_subscription(JointState, cfg.joint_states_topic, self._on_joints, qos.SENSOR, callback_group=main)
-        self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR, callback_group=main)
-        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED, callback_group=main)
-        self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE, callback_group=main)
+            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
+        self.create_subscription(JointState, cfg.joint_states_topic, self._on_joints, qos.SENSOR)
+        self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
+        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
+        self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
         self.chunk_pub = self.create_publisher(Float32MultiArray, topics.ACTION_CHUNK, qos.RELIABLE)
         self.stamp_pub = self.create_publisher(Header, topics.ACTION_CHUNK_STAMP, qos.RELIABLE)
         self.heartbeat_pub = self.create_publisher(Header, topics.POLICY_HEARTBEAT, qos.SENSOR)
         self.version_pub = self.create_publisher(Int64, topics.POLICY_VERSION, qos.LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
-        # Loading a big checkpoint takes seconds: its own group, so ticks and heartbeats go on meanwhile.
-        self.create_service(Trigger, topics.RELOAD_POLICY, self._on_reload, callback_group=MutuallyExclusiveCallbackGroup())
+        # Loading a big checkpoint takes seconds: its own node and thread, so ticks and images go on meanwhile.
+        self.reload_service = SideService(f"{self.get_name()}_reload", Trigger, topics.RELOAD_POLICY, self._on_reload)
         # Two timer events per control period: the tick (a decision becomes due) and, half a period
         # later, the deadline for the frames it waits for.
         self._half_tick = 0
-        self.create_timer(0.5 * self.spec.control_period_s, self._on_timer, callback_group=main)
-        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, callback_group=main)
+        self.create_timer(0.5 * self.spec.control_period_s, self._on_timer)
+        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
         self._publish_version()
         self.get_logger().info(
             f"policy for '{self.spec.name}' at {self.spec.control_rate_hz} Hz: "
@@ -365,6 +365,7 @@ class PolicyNode(Node):
 
     def shutdown(self) -> None:
         """Close a running episode (as aborted) and release the buffer (after any step being recorded)."""
+        self.reload_service.close()
         with self._book_lock:
             self._closed = True
             try:
@@ -376,7 +377,7 @@ class PolicyNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``policy_node``: ``policy_node --ros-args --params-file launch/config/policy.yaml``."""
-    return run_node("policy_node", PolicyNode, args, threads=2)
+    return run_node("policy_node", PolicyNode, args)
 
 
 if __name__ == "__main__":

@@ -228,6 +228,17 @@ class TabletopEnv(Env):
                 "context_id": self._context.id if self._context else ""}
         return StepResult(obs=obs, success=success, done=success or timeout, info=info)
 
+    def set_randomization(self, enabled: bool) -> None:
+        """From the next reset on, apply ``config.randomization`` (True, the default) or run the
+        nominal scene (False, what evaluation asks for). The randomization generator is not
+        advanced by nominal episodes."""
+        self.randomizer.requested = bool(enabled)
+
+    @property
+    def randomized(self) -> bool:
+        """Whether the current episode is randomized (``config.randomization.enabled`` and requested)."""
+        return self.randomizer.active
+
     def close(self) -> None:
         """Free the renderers' GL contexts; the env cannot render afterwards."""
         self._finalizer()

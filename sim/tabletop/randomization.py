@@ -1,7 +1,8 @@
 """Domain randomization for sim-to-real transfer: what varies, by how much, and applying it.
 
-Everything is off unless ``DomainRandomization.enabled`` is true (evaluation runs the nominal
-scene). Per-episode draws (lighting, colours, table texture, camera pose, action latency) happen
+Everything is off unless ``DomainRandomization.enabled`` is true, and an enabled env can still
+be switched to the nominal scene per episode (``TabletopEnv.set_randomization(False)``: evaluation
+does this unless asked, see ``eval.randomize`` in docs/training.md). Per-episode draws (lighting, colours, table texture, camera pose, action latency) happen
 at ``reset``; per-step draws (image noise and blur, action noise) at every step. All draws come
 from one ``numpy.random.Generator`` seeded by ``seed``, so a run is reproducible.
 """
@@ -112,17 +113,21 @@ class SceneRandomizer:
         self._nominal = {f: getattr(model, f).copy() for f in _NOMINAL_FIELDS}
         self._nominal["ambient"] = model.vis.headlight.ambient.copy()
         self._queue: deque[np.ndarray] = deque()
+        self.requested = True  # set_randomization(); read at the next reset
+        self.active = False  # randomizing the current episode (cfg.enabled and requested at its reset)
 
     def reset(self) -> EpisodeDraw:
-        """Restore the nominal scene, then (when enabled) draw this episode's lighting, colours,
-        table texture, camera poses and action latency. Call before ``mj_forward``."""
+        """Restore the nominal scene, then (when enabled and requested) draw this episode's lighting,
+        colours, table texture, camera poses and action latency. Call before ``mj_forward``."""
         m = self.model
         for f in _NOMINAL_FIELDS:
             getattr(m, f)[:] = self._nominal[f]
         m.vis.headlight.ambient[:] = self._nominal["ambient"]
         self._queue.clear()
         self.draw = EpisodeDraw()
-        if self.cfg.enabled:
+        # Fixed for the whole episode, so switching mid-episode cannot mix nominal and noisy steps.
+        self.active = self.cfg.enabled and self.requested
+        if self.active:
             self._draw_episode()
         return self.draw
 
@@ -163,7 +168,7 @@ class SceneRandomizer:
         ``hold`` (no motion, current gripper command) is executed until the first command arrives.
         """
         cfg = self.cfg.action
-        if not (self.cfg.enabled and cfg.enabled):
+        if not (self.active and cfg.enabled):
             return a
         noisy = a.copy()
         noisy[:6] += self.rng.normal(0.0, cfg.noise_std, 6) * (high[:6] - low[:6]) / 2
@@ -174,7 +179,7 @@ class SceneRandomizer:
 
     def image(self, img: np.ndarray) -> np.ndarray:
         """Sensor noise and blur on one rendered uint8 (H, W, 3) image (unchanged when disabled)."""
-        if not (self.cfg.enabled and self.cfg.image.enabled):
+        if not (self.active and self.cfg.image.enabled):
             return img
         return perturb_image(img, self.cfg.image, self.rng)
 

@@ -147,6 +147,85 @@ def test_masked_steps_do_not_move_the_policy():
     assert stats["charts/optimizer_steps"] == 0 and stats["charts/policy_steps"] == 0
 
 
+def _executed_variant(batch, seed=3):
+    """The batch with random executed counts, and a copy whose unexecuted actions (tokens and their
+    sampling log-probs) are replaced by other values: what never ran must not matter."""
+    g = torch.Generator().manual_seed(seed)
+    n = len(batch)
+    executed = torch.randint(1, HORIZON + 1, (n,), generator=g)
+    executed[0] = 1  # at least one cut-short chunk
+    cut = torch.arange(HORIZON)[None, :] >= executed[:, None]  # (N, H) unexecuted
+    tokens = batch.sample.tokens.clone()
+    other = (tokens + 1 + torch.randint(0, N_BINS - 1, tokens.shape, generator=g)) % N_BINS  # a different bin
+    tokens[cut] = other[cut]
+    log_prob = batch.sample.log_prob.clone()
+    log_prob[cut] = -0.01 - 3 * torch.rand(log_prob[cut].shape, generator=g)  # any value: must not be read
+    changed = PolicySample(batch.sample.action, tokens, None, log_prob)
+    a = LoopBatch(batch.obs, batch.sample, batch.advantages, batch.mask, executed=executed)
+    b = LoopBatch(batch.obs, changed, batch.advantages, batch.mask, executed=executed)
+    return a, b
+
+
+def _params_after(batch, cfg, seed=0):
+    policy = TinyTokenPolicy(seed=seed)
+    stats = loop_update(policy, torch.optim.SGD(policy.parameters(), lr=0.5), batch, cfg)
+    return torch.cat([p.detach().flatten() for p in policy.parameters()]), stats
+
+
+@pytest.mark.parametrize("granularity", ["token", "action", "chunk"])
+@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-sum"])
+def test_unexecuted_actions_earn_no_credit(granularity, aggregation):
+    a, b = _executed_variant(_batch(TinyTokenPolicy()))
+    cfg = _cfg(granularity=granularity, aggregation=aggregation, ppo_epochs=2, minibatch_size=16, shuffle=False)
+    pa, stats = _params_after(a, cfg)
+    pb, _ = _params_after(b, cfg)
+    torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5)  # the unexecuted tail is never read
+    assert stats["charts/ratio_mean"] == pytest.approx(1.0, abs=0.5) and stats["charts/optimizer_steps"] == 8
+    # Control: without `executed` the tail counts, so the same two batches give different updates.
+    pa_all, _ = _params_after(LoopBatch(a.obs, a.sample, a.advantages, a.mask), cfg)
+    pb_all, _ = _params_after(LoopBatch(b.obs, b.sample, b.advantages, b.mask), cfg)
+    assert (pa_all - pb_all).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("granularity", ["token", "chunk"])
+def test_fully_executed_chunks_update_as_without_executed(granularity):
+    batch = _batch(TinyTokenPolicy())
+    cfg = _cfg(granularity=granularity, ppo_epochs=2, minibatch_size=16, shuffle=False)
+    full = LoopBatch(batch.obs, batch.sample, batch.advantages, batch.mask,
+                     executed=torch.full((len(batch),), HORIZON))
+    torch.testing.assert_close(_params_after(full, cfg)[0], _params_after(batch, cfg)[0], atol=1e-6, rtol=1e-5)
+
+
+def test_token_mean_denominator_counts_executed_elements_only():
+    # One step per row, advantage +1, SGD on the first epoch (ratio 1): the token-mean loss is
+    # -(sum of valid log-probs) / (valid elements), so its gradient is that of the mean over executed tokens.
+    policy = TinyTokenPolicy()
+    batch = _batch(policy, n=16)
+    batch.advantages = torch.ones(16)
+    executed = torch.tensor([1, 2] * 8)
+    cut = LoopBatch(batch.obs, batch.sample, batch.advantages, batch.mask, executed=executed)
+    cfg = _cfg(minibatch_size=16)
+    ref = TinyTokenPolicy()
+    per_dim = ref.log_prob(batch.obs, batch.sample)  # (N, H, A)
+    valid = (torch.arange(HORIZON)[None, :] < executed[:, None])[..., None].expand_as(per_dim)
+    (-(per_dim * valid).sum() / valid.sum()).backward()
+    expected = [p.detach() - 0.5 * p.grad for p in ref.parameters()]
+    policy = TinyTokenPolicy()
+    loop_update(policy, torch.optim.SGD(policy.parameters(), lr=0.5), cut, cfg)
+    for got, want in zip(policy.parameters(), expected):
+        torch.testing.assert_close(got.detach(), want, atol=1e-6, rtol=1e-5)
+
+
+def test_microbatches_with_cut_chunks_give_the_same_update():
+    results = []
+    for micro in (None, 5):
+        a, _ = _executed_variant(_batch(TinyTokenPolicy(seed=1), seed=1))
+        a.mask[::7] = False
+        cfg = _cfg(ppo_epochs=2, minibatch_size=16, microbatch_size=micro, shuffle=False)
+        results.append(_params_after(a, cfg, seed=1)[0])
+    torch.testing.assert_close(results[0], results[1], atol=1e-6, rtol=1e-5)
+
+
 def test_gradient_clipping_bounds_the_step():
     policy = TinyTokenPolicy()
     batch = _batch(policy)
@@ -214,6 +293,11 @@ def test_bad_batches_are_refused():
         loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, batch.advantages[:, None]), cfg)
     with pytest.raises(AlgorithmError, match="mask must be"):
         loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, batch.advantages, batch.mask[:3]), cfg)
+    with pytest.raises(AlgorithmError, match="executed must be"):
+        loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, batch.advantages, executed=torch.ones(3)), cfg)
+    with pytest.raises(AlgorithmError, match="executed must count"):
+        loop_update(policy, opt, LoopBatch(batch.obs, batch.sample, batch.advantages,
+                                           executed=torch.full((len(batch),), HORIZON + 1)), cfg)
     short = dict(batch.obs, instruction=["pick"])
     with pytest.raises(AlgorithmError, match="instruction"):
         loop_update(policy, opt, LoopBatch(short, batch.sample, batch.advantages), cfg)

@@ -61,6 +61,26 @@ def test_intrinsics_cli_json_on_an_image_folder(charuco_folder, tmp_path):
     assert info.K[0, 0] == pytest.approx(result["fx"])
 
 
+def test_intrinsics_cli_chessboard_flags(tmp_path, capsys):
+    # Issue 8: `--board chessboard --squares WxH --square-mm S` (no marker size or dictionary).
+    from calibration.boards import BoardConfig
+
+    board = BoardConfig(kind="chessboard", squares_x=8, squares_y=6, square_m=0.025)
+    rng = np.random.default_rng(3)
+    for i, T in enumerate(random_views(board, 8, rng)):
+        cv2.imwrite(str(tmp_path / f"c{i:02d}.png"), render_board_view(board, K_TRUE, D_TRUE, SIZE, T, rng))
+    out = tmp_path / "camera.yaml"
+    rc = main(["calibrate", "intrinsics", "--images", str(tmp_path), "--board", "chessboard", "--squares", "8x6",
+               "--square-mm", "25", "--json", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    result = json.loads(captured.out)
+    assert abs(result["fx"] - K_TRUE[0, 0]) / K_TRUE[0, 0] < 0.005
+    assert abs(result["fy"] - K_TRUE[1, 1]) / K_TRUE[1, 1] < 0.005
+    assert result["rms"] < 0.5 and result["views_used"] >= 7
+    assert load_camera_info(out).K[0, 0] == pytest.approx(result["fx"])
+
+
 def test_intrinsics_cli_refuses_a_folder_without_boards(tmp_path):
     for i in range(7):
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((480, 640), 90, np.uint8))

@@ -68,3 +68,25 @@ def test_sft_cli_trains_calibrates_and_exports(tmp_path, capsys):
 def test_sft_cli_refuses_a_missing_buffer_and_writes_nothing(tmp_path, capsys):
     assert main(["sft", "--buffer", str(tmp_path / "none"), "--out", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_sft_cli_trains_the_hf_policy_from_local_pretrained_dirs(tmp_path, capsys):
+    # Issue 4: `robot-rl sft --policy hf` on a buffer, with the SigLIP / Llama weights read by from_pretrained
+    # from local directories named in the config's `policy` section (tiny random ones written here).
+    from test_hf_vla import pretrained_dirs
+
+    write_demo_buffer(tmp_path / "demos", episodes=4, steps=4, failed=0)
+    vision_dir, lm_dir = pretrained_dirs(tmp_path)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"sft:\n  batch_size: 8\n  augment_shift: 0\n  warmup_steps: 1\n  progress: false\n"
+                   f"policy:\n  vision_path: {vision_dir}\n  language_path: {lm_dir}\n  head: {{bins: 32}}\n")
+    rc = main(["sft", "--buffer", str(tmp_path / "demos"), "--policy", "hf", "--head", "token", "--steps", "4",
+               "--threads", "1", "--config", str(cfg), "--out", str(tmp_path / "ckpt")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "sft: hf policy, token head" in out and "sft: 16 demo steps" in out
+    policy = load_policy(tmp_path / "ckpt")
+    assert policy.policy_type == "hf" and policy.head_kind == "token" and policy.head_config.bins == 32
+    assert policy.tokenizer.kind == "hf"  # the LM directory's tokenizer travels with the checkpoint
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["policy_type"] == "hf"

@@ -104,6 +104,35 @@ def test_camera_pose_override_moves_the_view(suite):
         moved_env.close()
 
 
+def test_camera_randomization_is_centred_on_the_configured_pose(suite):
+    # Issue 8: a calibrated camera pose (as `calibrate sim-camera --tabletop-out` writes it) is also the
+    # centre of the camera-pose randomization, not the scene's built-in pose 0.2 m away.
+    calibrated = {"agentview": {"pos": (0.7, 0.1, 0.55), "lookat": (0, 0, 0), "fovy": 50}}
+    jitter = {"position_jitter_m": 0.015, "rotation_jitter_deg": 2.0, "fovy_jitter_deg": 2.0}
+    parts = {p: {"enabled": p == "camera"} for p in ("lighting", "colours", "image", "action")}
+    centre_env = suite.make_env(cameras=calibrated)
+    env = suite.make_env(cameras=calibrated, randomization={"enabled": True, "seed": 4, **parts,
+                                                            "camera": {"enabled": True, **jitter}})
+    try:
+        centre_env.reset(CTX)
+        cam = env.model.camera("agentview").id
+        pos0, quat0 = centre_env.model.cam_pos[cam].copy(), centre_env.model.cam_quat[cam].copy()
+        np.testing.assert_allclose(pos0, calibrated["agentview"]["pos"])
+        positions = []
+        for _ in range(8):
+            env.reset(CTX)
+            pos, quat, fovy = env.model.cam_pos[cam].copy(), env.model.cam_quat[cam], env.model.cam_fovy[cam]
+            assert np.abs(pos - pos0).max() <= 0.015 + 1e-9
+            angle = np.degrees(2 * np.arccos(min(1.0, abs(float(np.dot(quat, quat0))))))
+            assert angle <= 2.0 + 1e-6
+            assert abs(fovy - 50) <= 2.0 + 1e-9
+            positions.append(pos)
+        assert np.ptp(np.array(positions), axis=0).max() > 0.005  # it does jitter
+    finally:
+        env.close()
+        centre_env.close()
+
+
 def test_config_errors_name_the_field():
     from robot_rl.config import validate_config
 

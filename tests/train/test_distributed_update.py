@@ -55,7 +55,9 @@ COMMON = textwrap.dedent("""
         with torch.no_grad():
             sample = policy.sample(obs, 1.0, generator=torch.Generator().manual_seed(1))
         advantages = torch.from_numpy(rng.choice([-0.75, -0.25, 0.25, 0.75], n).astype(np.float32))
-        return LoopBatch(obs=obs, sample=sample, advantages=advantages)
+        # Some chunks cut short (an episode's last one): the token-mean denominators differ per row.
+        executed = torch.from_numpy(rng.integers(1, sample.log_prob.shape[1] + 1, n))
+        return LoopBatch(obs=obs, sample=sample, advantages=advantages, executed=executed)
 
     def update(policy, batch, aggregation, data_parallel=None):
         cfg = LoopConfig(group_size=4, ppo_epochs=2, minibatch_size=6, microbatch_size=2, aggregation=aggregation,
