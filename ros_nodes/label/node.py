@@ -21,7 +21,6 @@ from collections import Counter
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Header, Int64, String
@@ -69,26 +68,24 @@ class LabelNode(Node):
         self._last_encode: dict[str, float] = {c: float("-inf") for c in self.cameras}
         self.stats: Counter[str] = Counter()
 
-        images = MutuallyExclusiveCallbackGroup()  # JPEG encoding never delays the heartbeat
-        main = MutuallyExclusiveCallbackGroup()
+        # One single-threaded executor for everything (see ros_nodes/run.py): JPEG encoding at the reduced
+        # panel rate costs ~1 ms, well inside the heartbeat period.
         image_qos = qos.by_name(cfg.image_qos)
         for cam in self.cameras:
-            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos,
-                                     callback_group=images)
-        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED, callback_group=main)
-        self.create_subscription(Int64, topics.POLICY_VERSION, self._on_version, qos.LATCHED, callback_group=main)
-        self.create_subscription(String, topics.HW_SCHEDULE, self._on_schedule, qos.LATCHED, callback_group=main)
-        self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE, callback_group=main)
-        self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED, callback_group=main)
-        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, qos.RELIABLE,
-                                 callback_group=main)
+            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
+        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
+        self.create_subscription(Int64, topics.POLICY_VERSION, self._on_version, qos.LATCHED)
+        self.create_subscription(String, topics.HW_SCHEDULE, self._on_schedule, qos.LATCHED)
+        self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
+        self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED)
+        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, qos.RELIABLE)
         self.event_pub = self.create_publisher(String, topics.EPISODE_EVENT, qos.RELIABLE)
         self.estop_pub = self.create_publisher(Bool, topics.ESTOP, qos.LATCHED)
         self.request_pub = self.create_publisher(String, topics.HW_REQUEST, qos.RELIABLE)
         self.heartbeat_pub = self.create_publisher(Header, topics.PANEL_HEARTBEAT, qos.SENSOR)
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
-        self.create_timer(1.0 / cfg.heartbeat_rate_hz, self._tick, callback_group=main)
-        self.create_timer(1.0, self._publish_diagnostics, callback_group=main)
+        self.create_timer(1.0 / cfg.heartbeat_rate_hz, self._tick)
+        self.create_timer(1.0, self._publish_diagnostics)
 
         token, generated = resolve_token(cfg.host, cfg.token)
         self.server = PanelServer(self, cfg.host, cfg.port, token, STATIC_DIR, frame_rate_hz=cfg.jpeg_rate_hz)
@@ -300,7 +297,7 @@ class LabelNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script: ``success_label_node --ros-args --params-file launch/config/label.yaml``."""
-    return run_node("success_label_node", LabelNode, args, threads=2)
+    return run_node("success_label_node", LabelNode, args)
 
 
 if __name__ == "__main__":
