@@ -79,7 +79,8 @@ def run_scripted(suite: Suite, contexts: list[Context], noise: float, seed: int,
 
 
 def parse_suite_options(items: list[str]) -> dict[str, Any]:
-    """``["randomization.enabled=true", "randomization.seed=3"]`` -> ``{"randomization": {"enabled": True, "seed": 3}}``.
+    """``--suite-option`` values to suite options, e.g. ``["randomization.enabled=true", "randomization.seed=3"]``
+    -> ``{"randomization": {"enabled": True, "seed": 3}}``.
 
     Values are parsed as YAML; dotted keys build nested mappings. The suite validates the result.
     """

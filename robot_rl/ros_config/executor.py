@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -10,6 +11,8 @@ from robot_rl.config import StrictConfig
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.policy import USE_SPEC
+from robot_rl.safety.joint_limits import JointBounds, JointLimits
+from robot_rl.safety.joint_trajectory import JointActionLayout, joint_action_layout
 from robot_rl.safety.limits import SafetyLimits
 from robot_rl.safety.watchdog import WatchdogConfig
 from robot_rl.spec import EmbodimentSpec
@@ -26,9 +29,10 @@ class ExecutorConfig(StrictConfig):
                       description="embodiment spec: a built-in name or a YAML path (rate, chunk shape, action limits)")
     dry_run: bool = Field(default=True,
                           description="run every check but publish no command; log what would be sent")
-    command_type: Literal["pose", "twist"] = Field(
+    command_type: Literal["pose", "twist", "joint_trajectory"] = Field(
         default="pose",
-        description="pose: geometry_msgs/PoseStamped targets; twist: geometry_msgs/TwistStamped (MoveIt Servo)")
+        description="pose: geometry_msgs/PoseStamped targets; twist: geometry_msgs/TwistStamped (MoveIt Servo); "
+                    "joint_trajectory: trajectory_msgs/JointTrajectory (ros2_control), joint-space specs only")
     command_frame: str = Field(default="base_link", min_length=1,
                                description="frame of commands; the end-effector pose must be in it")
     pose_command_topic: str = Field(default=topics.COMMAND_POSE, min_length=1)
@@ -37,6 +41,19 @@ class ExecutorConfig(StrictConfig):
                                        description="std_msgs/Float64 in [-1, 1]; empty = do not command the gripper")
     ee_pose_topic: str = Field(default=topics.EE_POSE, min_length=1,
                                description="geometry_msgs/PoseStamped of the end effector, from the robot driver")
+    joint_trajectory_topic: str = Field(default=topics.COMMAND_JOINT_TRAJECTORY, min_length=1,
+                                        description="where joint_trajectory commands go (a ros2_control "
+                                                    "joint_trajectory_controller's ~/joint_trajectory)")
+    joint_states_topic: str = Field(default=topics.JOINT_STATES, min_length=1,
+                                    description="sensor_msgs/JointState from the robot driver (joint_trajectory)")
+    joint_names: list[str] = Field(default=[], description="the robot's names of the commanded joints, in the "
+                                                           "spec's action order; empty = the spec's action names")
+    max_joint_state_age_s: float = Field(default=0.25, gt=0.0, le=60.0,
+                                         description="refuse to command from joint positions older than this")
+    trajectory_points: int = Field(default=0, ge=0, le=256,
+                                   description="points per JointTrajectory: the action due now and the next "
+                                               "ones of the chunk; 0 = the rest of the chunk")
+    joint_limits: JointLimits = JointLimits()
     heartbeat_topics: list[str] = Field(default=[topics.POLICY_HEARTBEAT],
                                         description="std_msgs/Header topics that must keep arriving; losing one stops")
     command_latency_s: float = Field(default=USE_SPEC, ge=USE_SPEC, le=5.0,
@@ -68,8 +85,12 @@ class ExecutorConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> ExecutorConfig:
-        if self.ee_pose_topic in (self.pose_command_topic, self.twist_command_topic):
-            raise ValueError(f"ee_pose_topic {self.ee_pose_topic!r} must differ from the command topics")
+        commands = (self.pose_command_topic, self.twist_command_topic, self.joint_trajectory_topic)
+        for name in ("ee_pose_topic", "joint_states_topic"):
+            if getattr(self, name) in commands:
+                raise ValueError(f"{name} {getattr(self, name)!r} must differ from the command topics")
+        if any(not n for n in self.joint_names) or len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f"joint_names {self.joint_names} must be non-empty and unique")
         return self
 
 
@@ -80,10 +101,37 @@ def check_ee_delta_spec(spec: EmbodimentSpec) -> None:
     """Raise :class:`ConfigError` unless ``spec``'s action is an EE delta the executor can command.
 
     Allowed: ``[dx, dy, dz (m), drx, dry, drz (rad)]`` optionally followed by one ``normalized``
-    gripper value. Joint-space actions would need a JointTrajectory path (not implemented).
+    gripper value. Joint-space actions go out as JointTrajectory (``command_type: joint_trajectory``).
     """
     units = [a.unit for a in spec.action]
     if units[:6] != _EE_DELTA_UNITS or len(units) > 7 or (len(units) == 7 and units[6] != "normalized"):
-        raise ConfigError(f"spec '{spec.name}': action units {units} are not an end-effector delta "
-                          f"{_EE_DELTA_UNITS} (+ optional normalized gripper); action_executor commands "
-                          "poses/twists from EE deltas only")
+        raise ConfigError(f"command_type pose/twist: spec '{spec.name}': action units {units} are not an "
+                          f"end-effector delta {_EE_DELTA_UNITS} (+ optional normalized gripper); joint-space "
+                          "specs need command_type joint_trajectory")
+
+
+@dataclass(frozen=True)
+class JointCommandSetup:
+    """What ``command_type: joint_trajectory`` needs, checked against the spec: layout, names, limits."""
+
+    layout: JointActionLayout
+    joint_names: tuple[str, ...]  # the robot's names, in action order
+    bounds: JointBounds
+
+
+def joint_command_setup(cfg: ExecutorConfig, spec: EmbodimentSpec) -> JointCommandSetup:
+    """Check ``cfg`` against a joint-space ``spec``; :class:`ConfigError` naming the field otherwise."""
+    layout = joint_action_layout(spec)
+    names = tuple(cfg.joint_names) or layout.joint_names
+    if len(names) != layout.n_joints:
+        raise ConfigError(f"joint_names: {len(names)} names {list(names)} for the {layout.n_joints} joint "
+                          f"dimensions of spec '{spec.name}' ({', '.join(layout.joint_names)})")
+    return JointCommandSetup(layout, names, cfg.joint_limits.bounds(names))
+
+
+def check_command_spec(cfg: ExecutorConfig, spec: EmbodimentSpec) -> JointCommandSetup | None:
+    """Check that ``cfg.command_type`` can command ``spec``'s actions; the joint setup for joint_trajectory."""
+    if cfg.command_type == "joint_trajectory":
+        return joint_command_setup(cfg, spec)
+    check_ee_delta_spec(spec)
+    return None

@@ -13,6 +13,7 @@ PANEL_HEARTBEAT = "/robot_rl/heartbeat/panel"        # std_msgs/Header, publishe
 EE_POSE = "/robot_rl/ee_pose"                        # geometry_msgs/PoseStamped, from the robot driver
 COMMAND_POSE = "/robot_rl/command/pose"              # geometry_msgs/PoseStamped target
 COMMAND_TWIST = "/robot_rl/command/twist"            # geometry_msgs/TwistStamped (MoveIt Servo)
+COMMAND_JOINT_TRAJECTORY = "/robot_rl/command/joint_trajectory"  # trajectory_msgs/JointTrajectory (ros2_control)
 COMMAND_GRIPPER = "/robot_rl/command/gripper"        # std_msgs/Float64 in [-1 close, +1 open]
 DIAGNOSTICS = "/diagnostics"                         # diagnostic_msgs/DiagnosticArray
 

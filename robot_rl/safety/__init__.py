@@ -8,10 +8,15 @@ Everything here takes the current time as an argument so it can be tested with k
 - :mod:`~robot_rl.safety.watchdog`: e-stop latch, heartbeats, stale chunks and observations -> mode.
 - :mod:`~robot_rl.safety.refusals`: refusal reasons, their counts and rate-limited logging.
 - :mod:`~robot_rl.safety.twist_reference`: the pose twists start from, so integrating controllers keep to the box.
+- :mod:`~robot_rl.safety.joint_limits`, :mod:`~robot_rl.safety.joint_trajectory`,
+  :mod:`~robot_rl.safety.joint_state`: joint-space chunks -> safe JointTrajectory points.
 
 ``ros_nodes.executor`` is a thin adapter that feeds messages into these and publishes the result.
 """
 
+from robot_rl.safety.joint_limits import JointBounds, JointLimits
+from robot_rl.safety.joint_state import JointStateCache
+from robot_rl.safety.joint_trajectory import JointActionLayout, JointPlan, joint_action_layout, plan_joint_trajectory
 from robot_rl.safety.limits import SafetyLimits, StepOutcome, apply_ee_delta, check_finite
 from robot_rl.safety.refusals import Reason, RefusalLog
 from robot_rl.safety.schedule import ChunkSchedule
@@ -20,6 +25,11 @@ from robot_rl.safety.watchdog import Mode, Watchdog, WatchdogConfig
 
 __all__ = [
     "ChunkSchedule",
+    "JointActionLayout",
+    "JointBounds",
+    "JointLimits",
+    "JointPlan",
+    "JointStateCache",
     "Mode",
     "Reason",
     "RefusalLog",
@@ -30,4 +40,6 @@ __all__ = [
     "WatchdogConfig",
     "apply_ee_delta",
     "check_finite",
+    "joint_action_layout",
+    "plan_joint_trajectory",
 ]

@@ -21,6 +21,7 @@ class Reason(str, enum.Enum):
     STALE_OBSERVATION = "stale_observation"          # the chunk's observation is older than allowed
     OUT_OF_ORDER = "out_of_order"                    # chunk older than the one being executed
     BAD_POSE = "bad_pose"                            # wrong frame or degenerate quaternion
+    BAD_JOINT_STATE = "bad_joint_state"              # names/positions differ in length, or NaN/inf positions
     # Commands not sent.
     ESTOP = "estop"                                  # e-stop latched
     HEARTBEAT_LOST = "heartbeat_lost"                # a required heartbeat went quiet
@@ -32,11 +33,16 @@ class Reason(str, enum.Enum):
     STALE_EE_POSE = "stale_ee_pose"                  # end-effector pose too old to command from
     NO_EE_POSE = "no_ee_pose"                        # no end-effector pose received yet
     OUTSIDE_WORKSPACE = "outside_workspace"          # robot outside the box: cannot step back safely
+    NO_JOINT_STATE = "no_joint_state"                # a commanded joint has no position yet
+    STALE_JOINT_STATE = "stale_joint_state"          # joint positions too old to command from
+    OUTSIDE_JOINT_LIMITS = "outside_joint_limits"    # a joint outside its position limits: cannot step back safely
     # Modifications (the command went out, changed).
     CLAMP_TRANSLATION = "clamp_translation"
     CLAMP_ROTATION = "clamp_rotation"
     CLAMP_WORKSPACE = "clamp_workspace"
     CLAMP_SPEC_LIMITS = "clamp_spec_limits"
+    CLAMP_JOINT_STEP = "clamp_joint_step"            # a joint's step/velocity limit scaled the step down
+    CLAMP_JOINT_LIMITS = "clamp_joint_limits"        # a trajectory point clipped into the joint position limits
 
 
 class RefusalLog:

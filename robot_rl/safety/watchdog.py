@@ -10,7 +10,8 @@ Modes, in priority order (the first that applies wins):
 - ``IDLE`` (no_chunk): no chunk received yet. Nothing is commanded.
 - ``STOP`` (chunk_timeout_stop): the newest chunk arrived more than ``chunk_stop_s`` ago.
 - ``HOLD`` (chunk_stale_hold): the newest chunk arrived more than ``chunk_hold_s`` ago: keep the
-  pose held at the moment of entering HOLD (pose commands) or command zero velocity (twist).
+  pose held at the moment of entering HOLD (pose commands), command zero velocity (twist), or hold
+  the joints where they were (joint trajectories).
 - ``RUN``: execute the action due now.
 
 All times are seconds on one clock chosen by the caller (the node uses ROS time).

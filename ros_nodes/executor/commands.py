@@ -1,10 +1,11 @@
-"""Build robot command messages from a safe target pose (the math lives in robot_rl.safety)."""
+"""Build robot command messages from safe targets (the math lives in robot_rl.safety)."""
 
 from __future__ import annotations
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl.safety.rotations import quat_conj, quat_mul, quat_to_rotvec
 
@@ -38,4 +39,23 @@ def _twist(linear: np.ndarray, angular: np.ndarray, stamp: Time, frame_id: str) 
     msg.header.frame_id = frame_id
     msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in linear)
     msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = (float(v) for v in angular)
+    return msg
+
+
+def joint_trajectory_command(joint_names: tuple[str, ...] | list[str], positions: np.ndarray,
+                             time_from_start: np.ndarray, stamp: Time, frame_id: str) -> JointTrajectory:
+    """JointTrajectory through ``positions`` (m, J) [rad], point k reached ``time_from_start[k]`` s after ``stamp``.
+
+    ros2_control's joint_trajectory_controller starts a trajectory at ``header.stamp`` (now, as
+    sent) and replaces the one it was following.
+    """
+    msg = JointTrajectory()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.joint_names = list(joint_names)
+    for row, t in zip(np.asarray(positions, dtype=np.float64), np.asarray(time_from_start, dtype=np.float64)):
+        ns = int(round(float(t) * 1e9))
+        msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in row],
+                                               time_from_start=Duration(sec=ns // 1_000_000_000,
+                                                                        nanosec=ns % 1_000_000_000)))
     return msg

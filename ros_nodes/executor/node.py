@@ -7,8 +7,11 @@ spec's command-to-motion latency), the end-effector pose, ``/robot_rl/estop`` (l
 a tick asks the :class:`~robot_rl.safety.watchdog.Watchdog` for the mode, takes the action due
 now from the :class:`~robot_rl.safety.schedule.ChunkSchedule`, makes it safe with
 :func:`~robot_rl.safety.limits.apply_ee_delta`, and publishes a PoseStamped target or a
-TwistStamped (MoveIt Servo) plus a gripper command, unless ``dry_run`` (the default), in which
-case it only logs and counts what it would have sent. Refusals are counted per reason on
+TwistStamped (MoveIt Servo) plus a gripper command; for a joint-space spec
+(``command_type: joint_trajectory``) it plans the due action and the rest of the chunk from
+``/joint_states`` with :func:`~robot_rl.safety.joint_trajectory.plan_joint_trajectory` and
+publishes a JointTrajectory (ros2_control). Unless ``dry_run`` (the default): then it only logs
+and counts what it would have sent. Refusals are counted per reason on
 ``/diagnostics`` and logged at most once per reason per ``log_interval_s``.
 """
 
@@ -21,28 +24,32 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64, Header, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from ros_nodes.run import run_node
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.chunk_layout import chunk_checksum
 from robot_rl.ros_config.episode_event import parse_episode_event
-from robot_rl.ros_config.executor import ExecutorConfig, check_ee_delta_spec
-from robot_rl.safety import (ChunkSchedule, Mode, Reason, RefusalLog, TwistReference, Watchdog, apply_ee_delta,
-                             check_finite)
+from robot_rl.ros_config.executor import ExecutorConfig, check_command_spec
+from robot_rl.safety import (ChunkSchedule, JointStateCache, Mode, Reason, RefusalLog, TwistReference, Watchdog,
+                             apply_ee_delta, check_finite, plan_joint_trajectory)
 from robot_rl.spec import load_spec
 from ros_nodes import qos
-from ros_nodes.executor.commands import pose_command, twist_command, zero_twist
+from ros_nodes.executor.commands import joint_trajectory_command, pose_command, twist_command, zero_twist
 from ros_nodes.messages import ERROR, OK, WARN, diagnostic_array, msg_to_chunk, pose_to_arrays, stamp_to_s
 from ros_nodes.params import NodeParams
 
 # Reasons that reject an incoming message (as opposed to a tick that commands nothing).
 _MESSAGE_REASONS = {Reason.BAD_LAYOUT, Reason.NONFINITE, Reason.UNSTAMPED_CHUNK, Reason.STALE_OBSERVATION,
-                    Reason.OUT_OF_ORDER, Reason.BAD_POSE}
+                    Reason.OUT_OF_ORDER, Reason.BAD_POSE, Reason.BAD_JOINT_STATE}
 _STATIC = ["spec", "command_type", "command_frame", "pose_command_topic", "twist_command_topic",
-           "gripper_command_topic", "ee_pose_topic", "heartbeat_topics", "diagnostics_period_s"]
+           "gripper_command_topic", "ee_pose_topic", "heartbeat_topics", "diagnostics_period_s",
+           "joint_trajectory_topic", "joint_states_topic", "joint_names", "joint_limits"]
+Command = PoseStamped | TwistStamped | JointTrajectory
 
 
 class ActionExecutor(Node):
@@ -57,7 +64,8 @@ class ActionExecutor(Node):
             self.spec = load_spec(cfg.spec)
         except KeyError as err:
             raise ConfigError(f"action_executor: spec: {err.args[0]}") from None
-        check_ee_delta_spec(self.spec)
+        # None for pose/twist; for joint_trajectory the joint layout, names and limits (ConfigError if unfit).
+        self.joint = check_command_spec(cfg, self.spec)
         self.period = self.spec.control_period_s
         self.schedule = self._new_schedule()
         self.watchdog = Watchdog(cfg.watchdog, cfg.heartbeat_topics)
@@ -71,10 +79,19 @@ class ActionExecutor(Node):
         self._pending_chunks: dict[str, tuple[np.ndarray, float]] = {}  # checksum -> (chunk (H, A), arrival)
         self._pending_stamps: dict[str, tuple[float, float]] = {}       # checksum -> (stamp, arrival)
         self._late_seen = 0
+        # joint_trajectory: latest joint positions; the last motion's first point and the held positions.
+        self.joint_cache = JointStateCache(self.joint.joint_names) if self.joint else None
+        self.last_joint_target: np.ndarray | None = None  # (J,)
+        self.hold_joints: np.ndarray | None = None        # (J,)
+        self.gripper_dim = (self.joint.layout.gripper_dim if self.joint
+                            else 6 if self.spec.action_dim == 7 else None)
 
         self.create_subscription(Float32MultiArray, topics.ACTION_CHUNK, self._on_chunk, qos.RELIABLE)
         self.create_subscription(Header, topics.ACTION_CHUNK_STAMP, self._on_stamp, qos.RELIABLE)
-        self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
+        if self.joint:
+            self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state, qos.SENSOR)
+        else:
+            self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
         self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED)
         for name in cfg.heartbeat_topics:
             self.create_subscription(Header, name, lambda _msg, n=name: self.watchdog.heartbeat(n, self._now()),
@@ -83,16 +100,19 @@ class ActionExecutor(Node):
         self.create_service(Trigger, topics.CLEAR_ESTOP, self._on_clear_estop)
         if cfg.command_type == "pose":
             self.command_pub = self.create_publisher(PoseStamped, cfg.pose_command_topic, qos.RELIABLE)
-        else:
+        elif cfg.command_type == "twist":
             self.command_pub = self.create_publisher(TwistStamped, cfg.twist_command_topic, qos.RELIABLE)
+        else:
+            self.command_pub = self.create_publisher(JointTrajectory, cfg.joint_trajectory_topic, qos.RELIABLE)
         self.gripper_pub = (self.create_publisher(Float64, cfg.gripper_command_topic, qos.RELIABLE)
-                            if cfg.gripper_command_topic and self.spec.action_dim == 7 else None)
+                            if cfg.gripper_command_topic and self.gripper_dim is not None else None)
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
         self.create_timer(self.period, self._tick)
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        joints = f" for joints {list(self.joint.joint_names)}" if self.joint else ""
         self.get_logger().info(
             f"executing '{self.spec.name}' chunks {self.spec.chunk_shape} at {self.spec.control_rate_hz} Hz as "
-            f"{cfg.command_type} commands, sent {1e3 * self.schedule.command_latency_s:.0f} ms ahead (command "
+            f"{cfg.command_type} commands{joints}, sent {1e3 * self.schedule.command_latency_s:.0f} ms ahead (command "
             f"latency, {'spec' if cfg.command_latency_s < 0 else 'override'}); "
             f"dry_run={'ON (nothing is sent)' if cfg.dry_run else 'OFF'}")
 
@@ -176,6 +196,12 @@ class ActionExecutor(Node):
         stamp = stamp_to_s(msg.header.stamp)
         self.ee_pose = (pos, quat, stamp if stamp > 0 else self._now())
 
+    def _on_joint_state(self, msg: JointState) -> None:
+        stamp = stamp_to_s(msg.header.stamp)
+        why = self.joint_cache.update(list(msg.name), list(msg.position), stamp if stamp > 0 else self._now())
+        if why is not None:
+            self._refuse(Reason.BAD_JOINT_STATE, why)
+
     def _on_estop(self, msg: Bool) -> None:
         was = self.watchdog.estopped
         self.watchdog.estop(bool(msg.data), self._now())
@@ -193,6 +219,7 @@ class ActionExecutor(Node):
             return
         if event.event == "start":
             self.hold_pose = None
+            self.last_joint_target = self.hold_joints = None
             self.twist_ref.reset()
             self.schedule = self._new_schedule()
             self._late_seen = 0
@@ -230,9 +257,14 @@ class ActionExecutor(Node):
             self._refuse(Reason.LATE_ACTION, f"{late} action(s) passed their target time", n=late)
         if due is None:
             self._refuse(Reason.NO_ACTION_DUE)
-            self._hold(now)
+            if self.joint is None:
+                self._hold(now)
+            # joint_trajectory: the trajectory sent last already plans these times (or ends in a held point).
             return
         index, action = due
+        if self.joint is not None:
+            self._run_joints(now, index)
+            return
         if self.ee_pose is None:
             self._refuse(Reason.NO_EE_POSE, f"nothing on {self.cfg.ee_pose_topic}")
             self._hold(now)
@@ -267,23 +299,75 @@ class ActionExecutor(Node):
         self.hold_pose = (outcome.position, outcome.orientation)
         self._send(msg, outcome.gripper, f"action {index}")
 
+    def _run_joints(self, now: float, index: int) -> None:
+        """JointTrajectory through action ``index`` and the next ones of the chunk, from the measured joints."""
+        q, reason, detail = self.joint_cache.positions(now, self.cfg.max_joint_state_age_s)
+        if q is None:
+            self._refuse(reason, f"action {index}: {detail}")
+            self._hold(now)
+            return
+        end = self.schedule.chunk.shape[0] if self.cfg.trajectory_points == 0 else index + self.cfg.trajectory_points
+        actions = self.schedule.chunk[index:end]  # (m, A): the due action first
+        plan = plan_joint_trajectory(q, actions, self.joint.layout, self.period, self.joint.bounds,
+                                     self.spec.action_low, self.spec.action_high)
+        if not plan.ok:
+            self._refuse(plan.refused, f"action {index}: {plan.detail}")
+            self._hold(now)
+            return
+        for clamp in plan.clamps:
+            self._refuse(clamp, f"action {index} clamped")
+        msg = joint_trajectory_command(self.joint.joint_names, plan.positions, plan.time_from_start,
+                                       self.get_clock().now().to_msg(), self.cfg.command_frame)
+        self.last_joint_target, self.hold_joints = plan.positions[0], None
+        self._send(msg, plan.gripper, f"action {index}")
+
+    def _measured_or(self, now: float, fallback: np.ndarray) -> np.ndarray:
+        q, _, _ = self.joint_cache.positions(now, self.cfg.max_joint_state_age_s)
+        return q if q is not None else fallback
+
+    def _send_joint_point(self, q: np.ndarray, what: str) -> None:
+        # A one-point trajectory replaces the rest of the one the controller is following.
+        msg = joint_trajectory_command(self.joint.joint_names, q[None], np.array([self.period]),
+                                       self.get_clock().now().to_msg(), self.cfg.command_frame)
+        self._send(msg, None, what, hold=True)
+
+    def _hold_joints(self, now: float) -> None:
+        """Hold where the joints were when the hold began (measured if fresh, else the last motion's first point)."""
+        if self.hold_joints is None:
+            if self.last_joint_target is None:
+                return  # no motion commanded since the last stop: nothing to hold
+            self.hold_joints = self._measured_or(now, self.last_joint_target)
+        self._send_joint_point(self.hold_joints, "hold")
+
+    def _stop_joints(self, now: float) -> None:
+        """One trajectory to the current joints (else the controller finishes the look-ahead), then silence."""
+        last = self.hold_joints if self.hold_joints is not None else self.last_joint_target
+        if last is not None:
+            self._send_joint_point(self._measured_or(now, last), "stop")
+        self.last_joint_target = self.hold_joints = None
+
     def _hold(self, now: float) -> None:
-        """Keep still: re-send the last target (pose) or zero velocity (twist)."""
+        """Keep still: re-send the last target (pose), zero velocity (twist), or the joints where the hold began."""
         stamp = self.get_clock().now().to_msg()
-        if self.cfg.command_type == "twist":
+        if self.joint is not None:
+            self._hold_joints(now)
+        elif self.cfg.command_type == "twist":
             self.twist_ref.reset()
             self._send(zero_twist(stamp, self.cfg.command_frame), None, "hold", hold=True)
         elif self.hold_pose is not None:
             self._send(pose_command(*self.hold_pose, stamp, self.cfg.command_frame), None, "hold", hold=True)
 
     def _enter_stop(self) -> None:
-        """Stop: one zero twist for velocity control (Servo would coast otherwise), then silence."""
+        """Stop: one zero twist (Servo would coast otherwise) or one trajectory to the current joints (the
+        controller would finish the look-ahead otherwise), then silence."""
         self.hold_pose = None
         self.twist_ref.reset()
-        if self.cfg.command_type == "twist":
+        if self.joint is not None:
+            self._stop_joints(self._now())
+        elif self.cfg.command_type == "twist":
             self._send(zero_twist(self.get_clock().now().to_msg(), self.cfg.command_frame), None, "stop", hold=True)
 
-    def _send(self, msg: PoseStamped | TwistStamped, gripper: float | None, what: str, hold: bool = False) -> None:
+    def _send(self, msg: Command, gripper: float | None, what: str, hold: bool = False) -> None:
         self.stats["hold_commands" if hold else "commands"] += 1
         if self.cfg.dry_run:
             self.stats["dry_run_suppressed"] += 1
@@ -315,14 +399,17 @@ class ActionExecutor(Node):
             "hold_commands": self.stats["hold_commands"], "published": self.stats["published"],
             "dry_run_suppressed": self.stats["dry_run_suppressed"], "rejected_messages": rejected,
             "lost_heartbeats": ",".join(self.watchdog.lost_heartbeats(self._now())),
-            "command_latency_s": f"{self.schedule.command_latency_s:.4f}",
+            "command_latency_s": f"{self.schedule.command_latency_s:.4f}", "command_type": self.cfg.command_type,
         }
         values.update({f"refused.{r.value}": counts.get(r.value, 0) for r in Reason})
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: executor",
                                                self.cfg.command_frame, level, message, values))
 
 
-def _describe(msg: PoseStamped | TwistStamped) -> str:
+def _describe(msg: Command) -> str:
+    if isinstance(msg, JointTrajectory):
+        first = ", ".join(f"{v:.3f}" for v in msg.points[0].positions) if msg.points else ""
+        return f"joint trajectory of {len(msg.points)} point(s), first ({first})"
     if isinstance(msg, PoseStamped):
         p, q = msg.pose.position, msg.pose.orientation
         return f"pose ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) quat ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})"

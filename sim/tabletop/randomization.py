@@ -2,9 +2,10 @@
 
 Everything is off unless ``DomainRandomization.enabled`` is true, and an enabled env can still
 be switched to the nominal scene per episode (``TabletopEnv.set_randomization(False)``: evaluation
-does this unless asked, see ``eval.randomize`` in docs/training.md). Per-episode draws (lighting, colours, table texture, camera pose, action latency) happen
-at ``reset``; per-step draws (image noise and blur, action noise) at every step. All draws come
-from one ``numpy.random.Generator`` seeded by ``seed``, so a run is reproducible.
+does this unless asked, see ``eval.randomize`` in docs/training.md). Per-episode draws (lighting,
+colours, table texture, camera pose, action latency) happen at ``reset``; per-step draws (image
+noise and blur, action noise) at every step. All draws come from one ``numpy.random.Generator``
+seeded by ``seed``, so a run is reproducible.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import signal
 import pytest
 import ray
 from test_pool_collect import VisualReacher
+from test_randomize_flag_pools import check_randomize_flag
 
 from robot_rl.env import make_suite
 from robot_rl.rollout.collector import CollectStats, RolloutJob, collect
@@ -37,3 +38,7 @@ def test_ray_backend_collects_and_survives_a_killed_actor(local_ray):
     assert stats.failures == 1
     assert sorted(r.job.context for r in results) == sorted(j.context for j in jobs)
     assert sum(r.success for r in results) >= 7
+
+
+def test_ray_backend_passes_the_randomize_flag_with_each_reset(local_ray):
+    check_randomize_flag("ray")
