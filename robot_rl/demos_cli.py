@@ -94,12 +94,13 @@ def record_demos(suite: Suite, tasks: list[str], episodes: int, out: str | Path,
             attempts += 1
             writer = buf.begin_episode()
             success, steps = record_episode(env, suite, ctx, writer, noise, seed=seed * 100_003 + attempts, every_step=every_step)
+            judged = time.time()  # the env has just said success or reached its step limit: the label time
             per_task[task][1] += 1
             if success or keep_failures:
                 writer.commit(task=task, reward=int(success), label_source="expert", context_id=ctx.id,
                               init_id=ctx.init_id, instruction=suite.task(task).instruction,
                               policy_version=EXPERT_POLICY_VERSION, status="ok" if success else "timeout",
-                              env_steps=steps)
+                              env_steps=steps, t_label=judged)
                 kept += 1
                 per_task[task][0] += int(success)
             else:

@@ -1,4 +1,4 @@
-"""The on-disk layout of a rollout buffer (format version 1), written down in docs/rollout_buffer.md.
+"""The on-disk layout of a rollout buffer (format version 2), written down in docs/rollout_buffer.md.
 
 One zarr v3 directory store::
 
@@ -30,8 +30,8 @@ from robot_rl.errors import BufferError
 from robot_rl.spec import EmbodimentSpec
 
 FORMAT_NAME = "robot_rl.rollout_buffer"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 LABEL_SOURCES = ("sim", "expert", "operator")
 STATUSES = ("ok", "timeout", "aborted", "estop", "error")
@@ -92,7 +92,18 @@ EPISODE_COLUMNS: dict[str, str] = {
     "t_end": "float64",
     "has_tokens": "bool",
     "has_raw_action": "bool",
+    "t_label": "float64",
 }
+# Columns added after version 1, with the version that added them. Stores of an older version lack
+# them; readers report ``COLUMN_FILLS`` for every episode of such a store.
+COLUMNS_SINCE: dict[str, int] = {"t_label": 2}
+# Fill values of columns whose zarr default (0) would read as a real value.
+COLUMN_FILLS: dict[str, Any] = {"t_label": float("nan")}
+
+
+def episode_columns(version: int) -> dict[str, str]:
+    """The episode columns a store of format ``version`` holds (``EPISODE_COLUMNS`` order)."""
+    return {k: v for k, v in EPISODE_COLUMNS.items() if COLUMNS_SINCE.get(k, 1) <= version}
 
 
 def default_steps_per_chunk(spec: EmbodimentSpec) -> int:
@@ -188,6 +199,17 @@ def gather(*aws: Awaitable[Any]) -> list[Any]:
     return sync(_all())
 
 
+def create_column(root: zarr.Group, name: str, rows: int, overwrite: bool = False) -> zarr.Array:
+    """Create the episode column ``name`` with ``rows`` rows of its fill value (nothing written but metadata)."""
+    dtype = EPISODE_COLUMNS[name]
+    is_str = dtype == "str"
+    extra = {"fill_value": COLUMN_FILLS[name]} if name in COLUMN_FILLS else {}
+    return root.create_array(
+        f"episodes/{name}", shape=(rows,), chunks=(EPISODES_PER_CHUNK,), dtype=str if is_str else dtype,
+        compressors=STRING_COMPRESSORS if is_str else SMALL_COMPRESSORS, overwrite=overwrite, **extra,
+    )
+
+
 def create_layout(path: Path, spec: EmbodimentSpec, steps_per_chunk: int, compress_images: bool) -> None:
     """Write an empty store (all arrays with zero rows, commit record 0/0) at ``path``."""
     store = zarr.storage.LocalStore(path)
@@ -199,12 +221,8 @@ def create_layout(path: Path, spec: EmbodimentSpec, steps_per_chunk: int, compre
             dtype=lay.dtype, fill_value=lay.fill,
             compressors=image_compressors(compress_images) if is_image else STEP_COMPRESSORS,
         )
-    for name, dtype in EPISODE_COLUMNS.items():
-        is_str = dtype == "str"
-        root.create_array(
-            f"episodes/{name}", shape=(0,), chunks=(EPISODES_PER_CHUNK,), dtype=str if is_str else dtype,
-            compressors=STRING_COMPRESSORS if is_str else SMALL_COMPRESSORS,
-        )
+    for name in EPISODE_COLUMNS:
+        create_column(root, name, 0)
     # Written last: a store without these attributes is not a rollout buffer (half-created).
     root.attrs.update({
         "format": FORMAT_NAME,

@@ -32,7 +32,8 @@ def merge(a: str | Path, b: str | Path, out: str | Path) -> RolloutBuffer:
     """Write the committed episodes of ``a`` then ``b`` into a new store ``out`` (returned open for reading).
 
     Refuses stores whose specs differ (the message lists the differences). Episode indices are
-    renumbered (``b``'s follow ``a``'s); group ids are copied as they are.
+    renumbered (``b``'s follow ``a``'s); group ids and label times (``t_label``) are copied as they
+    are, so a version-1 source's episodes keep NaN.
     """
     src_a, src_b = RolloutBuffer.open(a), RolloutBuffer.open(b)
     diffs = src_a.spec.diff(src_b.spec)

@@ -13,7 +13,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BytesCodec
 
-from robot_rl.buffer.format import EPISODE_COLUMNS, StoreHeader, gather, step_layout
+from robot_rl.buffer.format import COLUMN_FILLS, EPISODE_COLUMNS, StoreHeader, episode_columns, gather, step_layout
 from robot_rl.errors import BufferError
 
 
@@ -44,6 +44,7 @@ class ArrayCache:
     def __init__(self, path: Path, header: StoreHeader) -> None:
         self._store = zarr.storage.LocalStore(path, read_only=True)
         self.step_fields = [lay.name for lay in step_layout(header.spec)]
+        self.columns = episode_columns(header.format_version)  # what this store's version holds
         self._arrays: dict[str, zarr.Array] = {}
 
     def get(self, name: str, rows: int) -> zarr.Array:
@@ -117,7 +118,18 @@ class ArrayCache:
         return {f: np.concatenate([p[f] for p in parts]) for f in names}
 
     def read_columns(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Episode table rows ``[start, stop)``; string columns come back as numpy unicode arrays."""
-        arrays = [self.get(f"episodes/{k}", stop) for k in EPISODE_COLUMNS]
-        parts = gather(*(a.async_array.getitem(slice(start, stop)) for a in arrays))
-        return {k: (np.array(p.tolist(), dtype=str) if EPISODE_COLUMNS[k] == "str" else p) for k, p in zip(EPISODE_COLUMNS, parts)}
+        """Episode table rows ``[start, stop)``; string columns come back as numpy unicode arrays.
+
+        Every column of ``EPISODE_COLUMNS`` is returned: one that the store's (older) version lacks
+        holds its fill value (``COLUMN_FILLS``, e.g. ``t_label`` NaN for a version-1 store).
+        """
+        names = list(self.columns)
+        arrays = [self.get(f"episodes/{k}", stop) for k in names]
+        parts = dict(zip(names, gather(*(a.async_array.getitem(slice(start, stop)) for a in arrays))))
+        out = {}
+        for k, dtype in EPISODE_COLUMNS.items():
+            if k not in parts:
+                out[k] = np.full(stop - start, COLUMN_FILLS[k], dtype=dtype)
+            else:
+                out[k] = np.array(parts[k].tolist(), dtype=str) if dtype == "str" else parts[k]
+        return out

@@ -38,6 +38,8 @@ class RolloutBuffer:
         self.mode = mode
         self._header = header
         self._session = WriteSession(path, header, background_flush) if mode == "a" else None
+        if self._session is not None:
+            self._header = header = self._session.header  # the writer upgrades an older store
         self._commit = self._session.commit if self._session else header.commit
         self._cache = ArrayCache(path, header)
         self._table = EpisodeTable.empty()
@@ -142,7 +144,15 @@ class RolloutBuffer:
 
     def refresh(self) -> Commit:
         """Pick up episodes committed since open (by another process); returns the commit record."""
-        self._commit = self._session.commit if self._session else read_header(self.path).commit
+        if self._session is not None:
+            self._commit = self._session.commit
+        else:
+            header = read_header(self.path)
+            if header.format_version != self._header.format_version:
+                # A writer upgraded the store in place since we opened it: read its new columns.
+                self._header, self._cache = header, ArrayCache(self.path, header)
+                self._table = EpisodeTable.empty()
+            self._commit = header.commit
         self._load_table()
         return self._commit
 

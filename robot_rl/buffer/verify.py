@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_rl.buffer.format import EPISODE_COLUMNS, LABEL_SOURCES, STATUSES, read_header, step_layout
+from robot_rl.buffer.format import LABEL_SOURCES, STATUSES, episode_columns, read_header, step_layout
 from robot_rl.buffer.reader import ArrayCache
 from robot_rl.errors import BufferError
 
@@ -42,7 +42,7 @@ def verify(path: str | Path) -> list[str]:
             problems.append(f"steps/{lay.name}: dtype {arr.dtype} rows {arr.shape[1:]}, expected {lay.dtype} {lay.row_shape}")
         if arr.chunks[0] != header.steps_per_chunk:
             problems.append(f"steps/{lay.name}: {arr.chunks[0]} rows per chunk, root says {header.steps_per_chunk}")
-    for name in EPISODE_COLUMNS:
+    for name in episode_columns(header.format_version):
         try:
             cache.get(f"episodes/{name}", n_ep)
         except BufferError as err:
@@ -61,6 +61,8 @@ def verify(path: str | Path) -> list[str]:
         problems.append(f"episodes: step counts sum to {int(count.sum())} but {n_steps} steps are committed")
     if not np.isin(t["reward"], [0, 1]).all():
         problems.append(f"episodes: reward not 0/1 at episodes {_rows(~np.isin(t['reward'], [0, 1]))}")
+    if np.isinf(t["t_label"]).any():
+        problems.append(f"episodes: t_label infinite at episodes {_rows(np.isinf(t['t_label']))} (NaN = no label)")
     for col, allowed in (("label_source", LABEL_SOURCES), ("status", STATUSES)):
         bad = ~np.isin(t[col], list(allowed))
         if bad.any():

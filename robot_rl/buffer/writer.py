@@ -19,8 +19,11 @@ from typing import Any, Mapping
 import numpy as np
 import zarr
 
-from robot_rl.buffer.format import EPISODE_COLUMNS, LOCK_FILE, Commit, StoreHeader, gather, step_layout
+from robot_rl.buffer.format import (
+    EPISODE_COLUMNS, LOCK_FILE, Commit, StoreHeader, episode_columns, gather, step_layout,
+)
 from robot_rl.buffer.repair import truncate_store
+from robot_rl.buffer.upgrade import upgrade_store
 from robot_rl.buffer.validate import validate_episode_meta, validate_steps
 from robot_rl.errors import BufferError
 
@@ -102,9 +105,13 @@ class WriteSession:
             self.layout = step_layout(header.spec)
             self.steps = {lay.name: self._open(f"steps/{lay.name}", lay.name.startswith("images/"))
                           for lay in self.layout}
-            self.columns = {name: self._open(f"episodes/{name}", False) for name in EPISODE_COLUMNS}
             self.commit = header.commit
-            truncate_store(path, self.steps, self.columns, self.commit)
+            # Repair with the columns the store's version has, then upgrade an older store (its
+            # new columns get fill values for the committed episodes), so every commit writes all.
+            stored = {name: self._open(f"episodes/{name}", False) for name in episode_columns(header.format_version)}
+            truncate_store(path, self.steps, stored, self.commit)
+            self.header = upgrade_store(path, self.root, header)
+            self.columns = {name: self._open(f"episodes/{name}", False) for name in EPISODE_COLUMNS}
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -271,11 +278,13 @@ class EpisodeWriter:
 
     def commit(self, task: str, reward: int, label_source: str, context_id: str = "", init_id: int = -1,
                instruction: str = "", group_id: str = "", policy_version: int = 0, status: str = "ok",
-               operator: str = "", env_steps: int | None = None) -> int:
+               operator: str = "", env_steps: int | None = None, t_label: float | None = None) -> int:
         """Make the episode visible with its metadata; returns its episode index.
 
         ``env_steps`` defaults to the number of executed actions. ``reward`` is 0 or 1,
         ``label_source`` one of sim/expert/operator, ``status`` one of ok/timeout/aborted/estop/error.
+        ``t_label`` is when the reward was decided [s, the clock of ``t_decision``]: the operator's
+        judgement, the simulator's success check or step limit; None or NaN when nobody labelled it.
         """
         self._check_open()
         if self._count == 0:
@@ -283,7 +292,7 @@ class EpisodeWriter:
         meta = validate_episode_meta(
             task=task, context_id=context_id, init_id=init_id, instruction=instruction, group_id=group_id,
             reward=reward, label_source=label_source, policy_version=policy_version, status=status,
-            operator=operator, env_steps=self._env_steps if env_steps is None else env_steps)
+            operator=operator, env_steps=self._env_steps if env_steps is None else env_steps, t_label=t_label)
         self._flush()
         row = dict(meta, step_start=self._start, step_count=self._count, t_start=self._t_start,
                    t_end=self._t_end, has_tokens=bool(self._has_tokens), has_raw_action=bool(self._has_raw))

@@ -16,6 +16,12 @@ abort      0       aborted                      committed if it has steps, else 
 estop      0       estop                        committed if it has steps, else discarded
 =========  ======  ===========================  =========================================
 
+The end event's ``stamp`` (when the label was given: the operator's judgement on the panel, the
+simulator's success check or time limit) becomes the episode's ``t_label`` in the buffer; the
+panel publishes a label only after its undo window, so steps with ``t_decision > t_label`` were
+decided after the judgement. An episode closed by a new start or by shutdown, or by an event
+without a stamp (``stamp`` 0 = unknown), has no label time: ``t_label`` is NaN.
+
 Aborted and e-stopped episodes are committed rather than thrown away because robot time is
 expensive and they are what one inspects after an incident; their status keeps them out of
 training (``complete_groups`` uses only ``ok`` / ``timeout``, robot_rl.buffer.USABLE_STATUSES).
@@ -35,6 +41,8 @@ from robot_rl.buffer import EpisodeWriter, RolloutBuffer
 from robot_rl.ros_config.episode_event import EpisodeEvent
 
 log = logging.getLogger(__name__)
+
+_NO_LABEL = float("nan")  # t_label of an episode nobody labelled
 
 
 class EventRejected(Exception):
@@ -62,6 +70,7 @@ class ClosedEpisode:
     steps: int
     context_id: str = ""
     group_id: str = ""
+    t_label: float = float("nan")
 
 
 @dataclass
@@ -77,7 +86,7 @@ class EpisodeBook:
         if event.event == "start":
             if self.active is not None and self.active.start.episode_id == event.episode_id:
                 raise EventRejected(f"episode '{event.episode_id}' is already running (duplicate start)")
-            closed = self._close(self.active, "aborted", 0, "operator", "") if self.active else None
+            closed = self._close(self.active, "aborted", 0, "operator", "", _NO_LABEL) if self.active else None
             instr = event.instruction or instruction
             if not instr:
                 raise EventRejected(f"start of '{event.episode_id}': no instruction in the event and none on "
@@ -89,12 +98,14 @@ class EpisodeBook:
             running = f"'{self.active.start.episode_id}' is running" if self.active else "no episode is running"
             raise EventRejected(f"{event.event} for episode '{event.episode_id}' ignored: {running}")
         active, self.active = self.active, None
+        t_label = event.stamp if event.stamp > 0 else _NO_LABEL
         if event.event == "success":
-            return self._close(active, "ok", 1, event.label_source, event.operator)
+            return self._close(active, "ok", 1, event.label_source, event.operator, t_label)
         if event.event == "failure":
-            return self._close(active, "timeout" if event.timeout else "ok", 0, event.label_source, event.operator)
+            return self._close(active, "timeout" if event.timeout else "ok", 0, event.label_source, event.operator,
+                               t_label)
         return self._close(active, "aborted" if event.event == "abort" else "estop", 0, event.label_source,
-                           event.operator)
+                           event.operator, t_label)
 
     def add_step(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, action: np.ndarray,
                  log_prob: np.ndarray, tokens: np.ndarray | None, raw_action: np.ndarray | None,
@@ -109,7 +120,8 @@ class EpisodeBook:
         self.active.steps += 1
         self.active.env_steps += executed
 
-    def _close(self, active: ActiveEpisode, status: str, reward: int, label_source: str, operator: str) -> ClosedEpisode:
+    def _close(self, active: ActiveEpisode, status: str, reward: int, label_source: str, operator: str,
+               t_label: float) -> ClosedEpisode:
         start = active.start
         index = -1
         if active.writer is not None:
@@ -121,8 +133,9 @@ class EpisodeBook:
                     task=start.task_name, reward=reward, label_source=label_source, context_id=start.context_id,
                     init_id=ctx.init_id if ctx else -1, instruction=active.instruction, group_id=start.group_id,
                     policy_version=active.policy_version, status=status, operator=operator,
-                    env_steps=active.env_steps)
-        closed = ClosedEpisode(start.episode_id, index, status, reward, active.steps, start.context_id, start.group_id)
+                    env_steps=active.env_steps, t_label=t_label)
+        closed = ClosedEpisode(start.episode_id, index, status, reward, active.steps, start.context_id, start.group_id,
+                               t_label)
         self.closed.append(closed)
         if self.active is active:
             self.active = None
@@ -132,4 +145,4 @@ class EpisodeBook:
         """Close a running episode as aborted (node shutting down)."""
         if self.active is None:
             return None
-        return self._close(self.active, "aborted", 0, "operator", "")
+        return self._close(self.active, "aborted", 0, "operator", "", _NO_LABEL)

@@ -24,6 +24,10 @@ class EpisodeRecorder:
 
     :param label_source: ``sim`` for simulator-judged success, ``expert`` for demonstrations.
     :param policy_version: the version of the policy that sampled the rollouts.
+
+    The label time ``t_label`` is when the simulator determined the outcome (``EpisodeResult.t_end``:
+    success detected or the step limit reached, wall clock like the steps' ``t_decision``); NaN for
+    a result that carries no end time.
     """
 
     def __init__(self, buffer: RolloutBuffer, instruction_of: dict[str, str], label_source: str = "sim",
@@ -48,7 +52,7 @@ class EpisodeRecorder:
                 instruction=result.steps[0].obs.instruction if result.steps else self.instruction_of.get(ctx.task, ""),
                 group_id=result.job.group_id, reward=reward, label_source=self.label_source,
                 policy_version=self.policy_version, status="ok" if result.success else "timeout",
-                env_steps=result.env_steps,
+                env_steps=result.env_steps, t_label=result.t_end if result.t_end > 0 else None,
             )
         except BaseException:
             writer.abort()

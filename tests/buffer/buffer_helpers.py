@@ -1,7 +1,8 @@
 """Deterministic episodes for rollout-buffer tests: contents are a function of the episode number.
 
-Used by the tests, the crash-test writer process and the script that wrote the v1 fixture store
-(tests/data/make_rollout_buffer_v1.py). Changing these functions breaks the fixture test, on purpose.
+Used by the tests, the crash-test writer process and the scripts that wrote the fixture stores
+(tests/data/make_rollout_buffer_v1.py, make_rollout_buffer_v2.py). Changing these functions breaks the
+fixture tests, on purpose.
 """
 
 from __future__ import annotations
@@ -52,15 +53,25 @@ def episode_meta(e: int) -> dict:
                 status="ok" if e % 5 else "timeout", operator="ann" if source == "operator" else "")
 
 
+def episode_t_label(e: int) -> float:
+    """The label time ``write_episode`` gives episode ``e`` (format version 2): NaN (no label) for every
+    third one, else 0.05 s before its last step's decision (a label given while it still ran)."""
+    return float("nan") if e % 3 == 1 else e * 100.0 + (episode_length(e) - 1) * 0.1 + 0.01 - 0.05
+
+
 def write_episode(buf, e: int) -> int:
     ep = buf.begin_episode()
     for step in episode_steps(buf.spec, e):
         ep.add_step(**step)
-    return ep.commit(**episode_meta(e))
+    return ep.commit(**episode_meta(e), t_label=episode_t_label(e))
 
 
-def check_episode(buf, i: int, e: int) -> None:
-    """Assert that stored episode ``i`` holds exactly what ``write_episode(buf, e)`` wrote."""
+def check_episode(buf, i: int, e: int, labelled: bool = True) -> None:
+    """Assert that stored episode ``i`` holds exactly what ``write_episode(buf, e)`` wrote.
+
+    ``labelled=False``: the episode was written without a label time (format version 1), so its
+    ``t_label`` reads NaN.
+    """
     spec = buf.spec
     steps = episode_steps(spec, e)
     got = buf.read_episode(i)
@@ -89,3 +100,4 @@ def check_episode(buf, i: int, e: int) -> None:
     assert row["has_tokens"] == (steps[0]["tokens"] is not None)
     assert row["has_raw_action"] == (steps[0]["raw_action"] is not None)
     assert row["t_start"] == steps[0]["t_capture"] and row["t_end"] == steps[-1]["t_decision"]
+    np.testing.assert_array_equal(row["t_label"], episode_t_label(e) if labelled else np.nan)  # NaN == NaN here

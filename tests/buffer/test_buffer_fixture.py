@@ -1,38 +1,110 @@
-"""The format-v1 store committed in tests/data must stay readable, value for value."""
+"""The fixture stores committed in tests/data (format versions 1 and 2) must stay readable, value for value."""
 
+import json
 import shutil
 
 import numpy as np
-from buffer_helpers import DATA, check_episode, tiny_spec, write_episode
+import pytest
+from buffer_helpers import DATA, check_episode, episode_t_label, tiny_spec, write_episode
 
 from robot_rl.buffer import FORMAT_VERSION, RolloutBuffer, verify
 
 FIXTURE = DATA / "rollout_buffer_v1"
+FIXTURE_V2 = DATA / "rollout_buffer_v2"
+
+
+def _root_version(store):
+    return json.loads((store / "zarr.json").read_text())["attributes"]["format_version"]
 
 
 def test_v1_fixture_reads_exactly():
     buf = RolloutBuffer.open(FIXTURE, spec=tiny_spec())
-    assert buf.format_version == 1 == FORMAT_VERSION  # bump means: keep reading v1 (add a v2 fixture)
+    assert buf.format_version == 1 and FORMAT_VERSION == 2  # a bump means: keep reading v1 and v2 (add a v3 fixture)
     assert (buf.num_episodes, buf.num_steps, buf.steps_per_chunk) == (3, 9, 4)
     assert buf.episodes.step_start.tolist() == [0, 1, 7]
     assert buf.episodes.task.tolist() == ["task0", "task1", "task0"]
     assert buf.episodes.label_source.tolist() == ["sim", "expert", "operator"]
+    # Version 1 had no label time: every episode reads NaN.
+    assert buf.episodes.t_label.dtype == np.float64 and np.isnan(buf.episodes.t_label).all()
     for i in range(3):
-        check_episode(buf, i, i)
+        check_episode(buf, i, i, labelled=False)
     # A hand-written spot check that does not go through the helpers.
     ep1 = buf.read_episode(1)
     assert ep1["images/front"].shape == (6, 16, 16, 3) and ep1["images/wrist"][5, 0, 0, 0] == (31 + 35 + 1) % 256
     np.testing.assert_allclose(ep1["proprio"][2], [1002.0, 1002.5, 1003.0])
     assert ep1["tokens"][0].tolist() == [[1, 2], [3, 4]]
     assert verify(FIXTURE) == []
+    assert _root_version(FIXTURE) == 1  # reading never upgrades
 
 
 def test_v1_fixture_accepts_appends(tmp_path):
+    """Appending upgrades a v1 store to v2 in place: old episodes read NaN, new ones their label time."""
     store = tmp_path / "copy"
     shutil.copytree(FIXTURE, store)
+    early_reader = RolloutBuffer.open(store)  # opened before the upgrade
+    with RolloutBuffer.open(store, mode="a") as buf:
+        assert buf.format_version == 2 and _root_version(store) == 2
+        assert not (store / "episodes" / "t_label" / "c").exists()  # fill values only: nothing written yet
+        write_episode(buf, 3)
+    reader = RolloutBuffer.open(store)
+    assert reader.format_version == 2
+    for i in range(4):
+        check_episode(reader, i, i, labelled=i == 3)
+    np.testing.assert_array_equal(reader.episodes.t_label, [np.nan] * 3 + [episode_t_label(3)])
+    assert not np.isnan(episode_t_label(3))
+    early_reader.refresh()  # a reader opened at v1 picks up the upgrade and the new column
+    assert early_reader.format_version == 2
+    np.testing.assert_array_equal(early_reader.episodes.t_label, reader.episodes.t_label)
+    assert verify(store) == []
+
+
+def test_v1_upgrade_interrupted_before_its_commit_point(tmp_path):
+    """A writer killed after creating t_label but before rewriting zarr.json leaves a consistent v1 store;
+    the next append replaces the stray column, so none of its values can be read."""
+    import zarr
+
+    store = tmp_path / "copy"
+    shutil.copytree(FIXTURE, store)
+    stray = zarr.create_array(store / "episodes" / "t_label", shape=(5,), chunks=(1024,), dtype="float64")
+    stray[:] = 7.0  # junk a half-done upgrade could never have written, but must never show
+    assert _root_version(store) == 1 and verify(store) == []
+    assert np.isnan(RolloutBuffer.open(store).episodes.t_label).all()
+    with RolloutBuffer.open(store, mode="a") as buf:
+        write_episode(buf, 3)
+    reader = RolloutBuffer.open(store)
+    np.testing.assert_array_equal(reader.episodes.t_label, [np.nan] * 3 + [episode_t_label(3)])
+    assert verify(store) == []
+
+
+def test_v2_fixture_reads_exactly():
+    buf = RolloutBuffer.open(FIXTURE_V2, spec=tiny_spec())
+    assert buf.format_version == 2
+    assert (buf.num_episodes, buf.num_steps, buf.steps_per_chunk) == (3, 9, 4)
+    for i in range(3):
+        check_episode(buf, i, i)
+    # Hand-written known values: episode 0 (1 step) labelled at 0.01 - 0.05, episode 1 unlabelled,
+    # episode 2 (2 steps) labelled 0.05 s before its last decision at 200.11.
+    np.testing.assert_allclose(buf.episodes.t_label, [-0.04, np.nan, 200.06], equal_nan=True)
+    assert verify(FIXTURE_V2) == []
+
+
+def test_v2_fixture_accepts_appends(tmp_path):
+    store = tmp_path / "copy"
+    shutil.copytree(FIXTURE_V2, store)
     with RolloutBuffer.open(store, mode="a") as buf:
         write_episode(buf, 3)
     reader = RolloutBuffer.open(store)
     for i in range(4):
         check_episode(reader, i, i)
     assert verify(store) == []
+
+
+@pytest.mark.parametrize("fixture", [FIXTURE, FIXTURE_V2])
+def test_fixtures_merge_into_the_current_version(tmp_path, fixture):
+    from robot_rl.buffer import merge
+
+    merged = merge(fixture, FIXTURE_V2, tmp_path / "merged")
+    assert merged.format_version == 2 and merged.num_episodes == 6
+    for i in range(6):
+        check_episode(merged, i, i % 3, labelled=fixture == FIXTURE_V2 or i >= 3)
+    assert verify(tmp_path / "merged") == []

@@ -64,6 +64,15 @@ def test_verify_finds_damage(store):
     zarr.open_array(store / "episodes" / "reward", mode="r+")[1] = 1
     assert verify(store) == ["steps: non-finite proprio/action/log_prob/timestamps at rows 2"]
     zarr.open_array(store / "steps" / "proprio", mode="r+")[2] = 0
+    zarr.open_array(store / "episodes" / "t_label", mode="r+")[2] = -np.inf
+    assert verify(store) == ["episodes: t_label infinite at episodes 2 (NaN = no label)"]
+    zarr.open_array(store / "episodes" / "t_label", mode="r+")[2] = np.nan
+    assert verify(store) == []
+    import shutil
+    shutil.rmtree(store / "episodes" / "t_label")  # a version-2 store must have the column
+    assert verify(store) and "episodes/t_label" in verify(store)[0]
+    _edit_root(store, format_version=1)  # ... a version-1 store need not
+    assert verify(store) == []
     zarr.open_array(store / "steps" / "episode", mode="r+")[0] = 5
     assert verify(store) == ["steps: episode column does not match the table at rows 0"]
     _edit_root(store, commit={"episodes": 3, "steps": 100})

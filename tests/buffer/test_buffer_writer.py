@@ -126,6 +126,8 @@ def test_bad_step_is_refused_and_writes_nothing(buf, case):
     ("task", "", "task: must not be empty"),
     ("policy_version", -1, "policy_version"),
     ("group_id", 3, "group_id: expected a string"),
+    ("t_label", float("inf"), "t_label: got inf; expected a time in seconds, or None/NaN for no label"),
+    ("t_label", "12:00", "t_label: got '12:00'"),
 ])
 def test_bad_commit_is_refused_and_episode_stays_open(buf, field, value, match):
     ep = buf.begin_episode()
@@ -176,3 +178,14 @@ def test_bulk_add_steps_equals_single_steps(tmp_path):
     ra, rb = RolloutBuffer.open(tmp_path / "a").read_episode(0), RolloutBuffer.open(tmp_path / "b").read_episode(0)
     for k in ra:
         np.testing.assert_array_equal(ra[k], rb[k], err_msg=k)
+
+
+def test_t_label_known_values_and_default(buf):
+    """The label time lands in the episode table as given; no label time (the default or None) is NaN."""
+    for t_label in (1795313970.25, None, float("nan"), 3):
+        ep = buf.begin_episode()
+        ep.add_step(**_good(buf))
+        ep.commit(**episode_meta(0), **({} if t_label is None else {"t_label": t_label}))
+    np.testing.assert_array_equal(RolloutBuffer.open(buf.path).episodes.t_label, [1795313970.25, np.nan, np.nan, 3.0])
+    assert buf.episodes.t_label.dtype == np.float64
+    assert verify(buf.path) == []

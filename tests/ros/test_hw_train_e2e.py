@@ -304,6 +304,9 @@ def test_one_hardware_loop_cycle_through_the_panel(rig):
     assert list(t["reward"]) == [1, 0, 1] and list(t["policy_version"]) == [0, 0, 1]
     assert set(t["label_source"]) == {"operator"} and set(t["operator"]) == {"ana"}
     assert set(t["status"]) == {"ok"} and all(t["step_count"] >= 1)
+    # Every label's time (the operator's event stamp) is stored; labels publish at once here (undo window
+    # 0), so the last decision is at most delivery time (1 s of slack for a loaded machine) after it.
+    assert np.all(t["t_label"] > t["t_start"]) and np.all(t["t_label"] > t["t_end"] - 1.0), rig.log()
     assert list(t["context_id"]) == [first.current_group.context_id] * 2 + [rig.schedule.groups[0].context_id]
     assert [INSTRUCTIONS[c.split("/")[0]] for c in t["context_id"]] == list(t["instruction"])
     assert verify(rig.tmp / "rollouts.zarr") == []

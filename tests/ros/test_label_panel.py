@@ -259,9 +259,16 @@ def test_keyboard_and_button_labels_reach_the_buffer(rig):
     assert (end.event, end.label_source, end.operator) == ("success", "operator", "ana") and end.stamp > 0
     second = rig.start(page, "button")
     page.click("[data-testid=btn-failure]")
-    assert rig.end_event(second).event == "failure"
+    end2 = rig.end_event(second)
+    assert end2.event == "failure"
     rows = rig.rows(2)[-2:]
     assert [r["reward"] for r in rows] == [1, 0]
+    # The label time is the operator's judgement (the event's stamp), not its publication UNDO s later:
+    # the policy recorded on through the undo window, so the last decision is at most ~UNDO after it
+    # (plus the panel's 0.1 s tick and delivery; 1 s of slack for a loaded machine).
+    assert [r["t_label"] for r in rows] == [end.stamp, end2.stamp]
+    for r in rows:
+        assert r["t_start"] < r["t_label"] and r["t_label"] > r["t_end"] - UNDO - 1.0, r
     assert {(r["label_source"], r["operator"], r["status"], r["context_id"]) for r in rows} == {
         ("operator", "ana", "ok", "pick_red/0")}
     assert rows[0]["group_id"] == rows[1]["group_id"] and all(r["step_count"] >= 1 for r in rows)
@@ -271,19 +278,25 @@ def test_keyboard_and_button_labels_reach_the_buffer(rig):
 
 def test_undo_and_every_refusal_show_a_clear_error_and_change_nothing(rig):
     page = rig.page
+    n = rig.count()
     episode = rig.start(page)
     page.keyboard.press("n")
     wait_until(lambda: page.inner_text("[data-testid=last-label]").startswith(f"failure · {episode}"), 10,
                "the pending failure")
+    undone = page.request.get(f"{rig.url}/api/state?token={TOKEN}").json()["last_label"]
+    assert (undone["episode_id"], undone["label"], undone["pending"]) == (episode, "failure", True)
     page.keyboard.press("u")
     wait_until(lambda: rig.episode_id(page) == episode, 10, "the episode running again after undo")
     assert page.is_enabled("[data-testid=btn-success]") and page.inner_text("[data-testid=last-label]") == "—"
     page.keyboard.press("y")
     page.keyboard.press("n")  # a second label for the same episode
     wait_until(lambda: "already labelled success" in rig.error(page), 10, "the double-label error")
-    assert rig.end_event(episode).event == "success"
+    end = rig.end_event(episode)
+    assert end.event == "success"
     time.sleep(0.5)
     assert [e.event for e in rig.robot.ends(episode)] == ["success"]  # the undone failure never went out
+    row = rig.rows(n + 1)[n]
+    assert row["reward"] == 1 and row["t_label"] == end.stamp > undone["stamp"]  # the new label's time
     page.keyboard.press("y")
     wait_until(lambda: "is already labelled success by ana; start the next" in rig.error(page), 10,
                "the label-without-episode error")

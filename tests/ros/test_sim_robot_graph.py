@@ -109,6 +109,8 @@ def test_episodes_run_and_land_in_the_buffer_like_sim_rollouts(graph):
     assert set(table["label_source"]) == {"sim"} and set(table["status"]) <= {"ok", "timeout"}
     assert list(table["context_id"][:4]) == ["pick_red/0", "pick_red/0", "pick_blue/1", "pick_blue/1"]
     assert table["instruction"][0] == "pick up the red cube"
+    # The sim's end-event stamp (when it judged success / the step limit) is each episode's label time.
+    assert list(table["t_label"][:4]) == [e.stamp for e in ends()[:4]] and np.all(table["t_label"] > table["t_start"])
     steps = buf.read_episode(0)
     assert steps["action"].shape[1:] == (8, 7) and np.isfinite(steps["log_prob"]).all() and steps["log_prob"].std() > 0
     assert np.all(steps["t_decision"] > steps["t_capture"]) and np.all(steps["t_decision"] - steps["t_capture"] < 0.5)

@@ -76,6 +76,9 @@ def test_demos_works_for_any_suite_with_an_expert(tmp_path, capsys):
     buf = RolloutBuffer.open(out)
     assert len(buf.episodes) == 3 and set(buf.episodes.task) == {"reach_blue", "reach_red"}
     assert buf.read_episode(0)["action"].shape[1:] == make_suite("point_reach").spec.chunk_shape
+    # The label time is when the env judged the episode: after its last recorded step, same clock.
+    t = buf.episodes
+    assert np.all(t.t_label >= t.t_end) and np.all(t.t_label - t.t_end < 60)
 
 
 def test_demos_refuses_a_suite_without_expert(tmp_path, monkeypatch, capsys):

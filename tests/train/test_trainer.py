@@ -60,6 +60,8 @@ def test_train_resume_and_buffer(start_policy, tmp_path):
     buf = RolloutBuffer.open(run / "rollouts.zarr")
     table = buf.episodes
     assert len(table) == rolled_out and set(table["label_source"]) == {"sim"}
+    # The label time is when the simulator determined the outcome: after the last decision, same clock.
+    assert np.all(table["t_label"] >= table["t_end"]) and np.all(table["t_label"] - table["t_end"] < 60)
     assert sorted(set(table["policy_version"])) == [0, 1]
     assert len(buf.complete_groups(4)) == rolled_out // 4
 
