@@ -118,18 +118,19 @@ def test_two_ranks_equal_one_process_with_the_same_batch(runs):
     ddp = load_policy(runs / "ddp" / "policy").state_dict()
     rank0 = torch.load(runs / "rank0.pt")
     steps = sum(r["charts/optimizer_steps"] for r in _train_records(runs / "single"))
-    # Parameters whose exact gradient is zero (biases in front of a normalisation or a softmax)
-    # get float-noise gradients, and Adam turns noise of any size into steps of about lr: they
-    # differ between two single-process runs that only sum in another order, too.
-    noise_only = {k for k in single if not torch.allclose(single[k], regrouped[k], rtol=1e-5, atol=1e-6)}
+    # Float summation order differs between microbatchings and ranks, and Adam (steps of ~lr, whatever
+    # the gradient's size) amplifies it: ~1e-6..1e-5 on most tensors after 2 updates. A reduction error
+    # (a wrong denominator, a gradient not averaged) would move every tensor by ~lr per step (1e-3).
+    # Tensors whose exact gradient is zero (biases in front of a normalisation or a softmax) get
+    # float-noise gradients, which Adam turns into steps of about lr: they differ between two
+    # single-process runs that only sum in another order, too.
+    drift = {k: float((single[k] - regrouped[k]).abs().max()) for k in single}
+    noise_only = {k for k, d in drift.items() if d > 1e-4}
     assert len(noise_only) <= 6, sorted(noise_only)
     for name, ref in single.items():
         assert torch.equal(ddp[name], rank0[name]), name  # RUN/policy is rank 0's policy
-        if name in noise_only:
-            assert (ddp[name] - ref).abs().max() <= 1e-3 * steps, name  # lr_backbone per Adam step at most
-        else:
-            # Same minibatches and denominators; only the float summation order differs.
-            torch.testing.assert_close(ddp[name], ref, rtol=1e-5, atol=1e-6, msg=name)
+        bound = 1e-3 * steps if name in noise_only else 1e-4  # lr_backbone per Adam step | a tenth of one
+        assert float((ddp[name] - ref).abs().max()) <= bound, (name, float((ddp[name] - ref).abs().max()))
     assert load_policy(runs / "ddp" / "policy").version == 2
 
 
@@ -141,10 +142,11 @@ def test_metrics_reduce_to_the_single_process_figures(runs):
         for key in ("charts/train_success_rate", "charts/env_steps", "charts/rollouts", "rollout/groups",
                     "rollout/attempts", "charts/update_steps", "charts/policy_steps", "charts/optimizer_steps"):
             assert d[key] == s[key], key
-        # Reduced statistics agree up to float summation order.
+        # Reduced statistics agree up to float summation order (the second update's figures inherit the
+        # first update's float noise: approx_kl differs by ~1e-4 relative).
         for key in ("losses/pg_loss", "losses/approx_kl", "charts/clipfrac", "charts/ratio_mean", "charts/entropy",
                     "charts/grad_norm", "charts/ratio_max", "charts/advantage_std"):
-            assert np.isclose(d[key], s[key], rtol=1e-4, atol=1e-6), (key, d[key], s[key])
+            assert np.isclose(d[key], s[key], rtol=1e-3, atol=1e-6), (key, d[key], s[key])
     assert any(r["charts/clipfrac"] > 0 for r in ddp)  # the clip statistics are not trivially zero
     # Both ranks updated on rows of their own in some update (the split was really exercised).
     assert all(r["dist/rank_steps_min"] + r["dist/rank_steps_max"] >= r["charts/update_steps"] for r in ddp)
