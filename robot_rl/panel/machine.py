@@ -34,8 +34,15 @@ from robot_rl.errors import ConfigError
 from robot_rl.panel.commands import PanelCommand, PanelError
 from robot_rl.panel.records import USABLE, Episode, Label, Outputs
 from robot_rl.ros_config.episode_event import EpisodeEvent
-from robot_rl.ros_config.hw_schedule import HwRequest, HwSchedule
+from robot_rl.ros_config.hw_schedule import HwGroup, HwRequest, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
+
+OWN_COUNT_HOLD_S = 10.0
+"""How long this panel's own usable labels of a scheduled group may run ahead of hw-train's count [s]:
+hw-train counts a label from the buffer within about a second. A label still missing after this long
+was never recorded (the policy node was down when it was published): the schedule's count wins, and
+Start re-opens that rollout instead of waiting forever for a count that will never come."""
+
 
 @dataclass(frozen=True)
 class _Target:
@@ -78,6 +85,7 @@ class PanelMachine:
         self.skip_requested = ""                     # group id whose skip hw-train has not answered yet
         self.usable: Counter[str] = Counter()        # usable labels this panel saw per group id
         self._base: dict[str, int] = {}              # group id -> rollouts_done when first seen in a schedule
+        self._last_usable: dict[str, float] = {}     # group id -> when its last usable label was published
         self.instruction = ""
         self.policy_version = -1
         self.estop = False
@@ -130,7 +138,7 @@ class PanelMachine:
         if self.active is not None:
             raise PanelError(f"episode '{self.active.episode_id}' is running: label it (success/failure) or "
                              "abort it first")
-        target = self._target(self._pending_usable())  # raises before anything changes
+        target = self._target(self._pending_usable(), now)  # raises before anything changes
         episode_id = f"{target.group_id}-{target.rollout}-{self._unique()}"
         try:
             event = EpisodeEvent(event="start", episode_id=episode_id, context_id=target.context_id,
@@ -312,7 +320,7 @@ class PanelMachine:
         self.active, self.pending, self.last_label = None, None, lbl
         self._remember_ended(lbl)
         if event.event in USABLE:
-            self.usable[current.group_id] += 1
+            self._count_usable(current.group_id, now)
         self.revision += 1
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -323,8 +331,25 @@ class PanelMachine:
             extra[self.pending.episode.group_id] += 1
         return extra
 
-    def _target(self, extra: Counter[str]) -> _Target:
-        """What Start would open now (``extra``: usable labels about to be published); raises PanelError."""
+    def _count_usable(self, group_id: str, t: float) -> None:
+        """Count one usable label of ``group_id`` published at ``t``."""
+        group = self._scheduled(group_id)
+        if group is not None and t - self._last_usable.get(group_id, float("-inf")) >= OWN_COUNT_HOLD_S:
+            # Every earlier label had time to reach hw-train's count: count on from it (labels the
+            # policy node never recorded are forgotten).
+            self._base[group_id], self.usable[group_id] = group.rollouts_done, 0
+        self.usable[group_id] += 1
+        self._last_usable[group_id] = t
+
+    def _scheduled(self, group_id: str) -> HwGroup | None:
+        if self.schedule is None:
+            return None
+        return next((g for g in self.schedule.groups if g.group_id == group_id), None)
+
+    def _target(self, extra: Counter[str], now: float | None = None) -> _Target:
+        """What Start would open now (``extra``: usable labels about to be published); raises PanelError.
+
+        ``now`` None: this panel's own labels always count (see :data:`OWN_COUNT_HOLD_S`)."""
         if self.schedule is not None:
             s = self.schedule
             g = s.current_group
@@ -338,7 +363,9 @@ class PanelMachine:
             # The buffer's count (via hw-train) lags this panel's own labels by a moment: count from
             # the first schedule that showed the group (it cannot include labels given after it).
             own = self._base.get(g.group_id, g.rollouts_done) + self.usable[g.group_id] + extra[g.group_id]
-            done = max(g.rollouts_done, own)
+            recent = (now is None or extra[g.group_id] > 0
+                      or now - self._last_usable.get(g.group_id, float("-inf")) < OWN_COUNT_HOLD_S)
+            done = max(g.rollouts_done, own) if recent else g.rollouts_done
             if done >= s.group_size:
                 raise PanelError(f"group '{g.group_id}' has all {s.group_size} rollouts; waiting for hw-train's "
                                  "next schedule")
@@ -364,12 +391,13 @@ class PanelMachine:
 
     def _publish(self, lbl: Label) -> Outputs:
         ep = lbl.episode
+        published = max(lbl.stamp, lbl.pending_until or lbl.stamp)  # at most the end of its undo window
         lbl.pending_until = None
         event = EpisodeEvent(event=lbl.label, episode_id=ep.episode_id, context_id=ep.context_id,
                              group_id=ep.group_id, label_source="operator", operator=lbl.operator,
                              timeout=lbl.timeout, stamp=max(lbl.stamp, 0.0), note=lbl.note)
         if lbl.label in USABLE:
-            self.usable[ep.group_id] += 1
+            self._count_usable(ep.group_id, published)
         self._remember_own(lbl.label, ep.episode_id)
         self._remember_ended(lbl)
         return Outputs(events=[event])
@@ -386,7 +414,7 @@ class PanelMachine:
 
     # ---- what the page shows ----------------------------------------------------------------
 
-    def progress_text(self) -> str:
+    def progress_text(self, now: float | None = None) -> str:
         """'context c of C, rollout k of K' of the running episode, else of what Start opens next."""
         current = self.active or (self.pending.episode if self.pending else None)
         if current is not None and current.rollout:
@@ -395,18 +423,18 @@ class PanelMachine:
         if current is not None:
             return f"episode '{current.episode_id}' (started elsewhere)"
         try:
-            t = self._target(self._pending_usable())
+            t = self._target(self._pending_usable(), now)
         except PanelError as err:
             return str(err)
         return f"context {t.context_index} of {t.contexts}, rollout {t.rollout} of {t.group_size}"
 
-    def current_group(self) -> str:
+    def current_group(self, now: float | None = None) -> str:
         """The group of the running episode, else the group Start opens next ('' if none)."""
         current = self.active or (self.pending.episode if self.pending else None)
         if current is not None:
             return current.group_id
         try:
-            return self._target(self._pending_usable()).group_id
+            return self._target(self._pending_usable(), now).group_id
         except PanelError:
             return ""
 
@@ -435,8 +463,8 @@ class PanelMachine:
             "instruction": (shown.instruction if shown and shown.instruction else self.instruction),
             "policy_version": self.policy_version,
             "schedule": self.schedule.model_dump() if self.schedule is not None else None,
-            "progress_text": self.progress_text(),
-            "group_id": self.current_group(),
+            "progress_text": self.progress_text(now),
+            "group_id": self.current_group(now),
             "cameras": [],  # filled in by the node
             "estop": self.estop,
             "error": self.error,

@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from robot_rl.panel import PanelCommand, PanelError, PanelMachine, parse_command
+from robot_rl.panel.machine import OWN_COUNT_HOLD_S
 from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
 from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
@@ -265,3 +266,23 @@ def test_an_external_end_while_a_label_is_pending_wins_and_says_so():
     m.on_episode_event(EpisodeEvent(event="success", episode_id="panel-s-1-1-u1", label_source="sim"), 1.5)
     assert m.pending is None and "before the failure label was published" in m.error
     assert not m.tick(10.0)
+
+
+def test_a_label_never_recorded_stops_counting_after_the_hold():
+    # The policy node was down (restarting) when rollout 1's failure was published: hw-train never counts it.
+    m = machine(undo_window_s=0.0)
+    m.on_schedule(schedule(done=0, k=2))
+    cmd(m, "start", 0.0)
+    cmd(m, "failure", 1.0)            # lost
+    cmd(m, "start", 2.0)
+    cmd(m, "success", 3.0)            # recorded: hw-train counts 1
+    m.on_schedule(schedule(done=1, k=2))
+    refused(m, "start", 4.0, "has all 2 rollouts")  # within the hold the panel's own count wins (the schedule may lag)
+    later = 3.0 + OWN_COUNT_HOLD_S
+    assert m.snapshot(later)["progress_text"] == "context 1 of 2, rollout 2 of 2"  # then the schedule's count does
+    assert cmd(m, "start", later).events[0].episode_id == "c1-g0-2-u3"
+    cmd(m, "success", later + 1.0)    # counting goes on from the schedule's 1: this label completes the group
+    refused(m, "start", later + 2.0, "has all 2 rollouts")
+    assert m.snapshot(later + 2.0 + OWN_COUNT_HOLD_S)["progress_text"] == "context 1 of 2, rollout 2 of 2"
+    m.on_schedule(schedule(done=2, k=2))
+    refused(m, "start", later + 3.0 + OWN_COUNT_HOLD_S, "has all 2 rollouts")
