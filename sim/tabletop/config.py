@@ -47,3 +47,7 @@ class TabletopConfig(StrictConfig):
         default=None, ge=0.0, le=0.1,
         description="null: every context is a fresh random layout; a number (m): LIBERO-style, one fixed layout "
                     "shared by all tasks and each context moves every object by up to this much (tasks.jittered_scene)")
+    max_steps: int | None = Field(
+        default=None, ge=1, le=10_000,
+        description="episode limit in env steps for every task; null = each task's own limit (tasks.TASKS). "
+                    "A shorter limit ends hopeless episodes sooner (the scripted pick expert needs <= 40 of 60)")

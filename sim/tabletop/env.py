@@ -148,7 +148,7 @@ class TabletopEnv(Env):
     def max_steps(self) -> int:
         if self._task is None:
             raise RobotRLError("the env has not been reset yet: call reset(context) first")
-        return self._task.max_steps
+        return self.config.max_steps or self._task.max_steps
 
     @property
     def task(self) -> TaskDef | None:
@@ -222,7 +222,7 @@ class TabletopEnv(Env):
         self._apply(applied)
         self._t += 1
         success = is_success(self._task, self.privileged_state())
-        timeout = self._t >= self._task.max_steps
+        timeout = self._t >= self.max_steps
         obs = self.observation() if render else self._proprio_only()
         info = {"t": self._t, "clipped": bool(np.any(clipped != a)), "timeout": timeout and not success,
                 "context_id": self._context.id if self._context else ""}

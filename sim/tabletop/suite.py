@@ -26,10 +26,11 @@ class TabletopSuite(Suite):
     def __init__(self, spec: EmbodimentSpec | str | None = None, **options: Any) -> None:
         self.spec = load_spec(spec or "tabletop") if not isinstance(spec, EmbodimentSpec) else spec
         self._options = dict(options)
-        validate_config(TabletopConfig, self._options, "tabletop options")  # fail early on bad options
+        self._config = validate_config(TabletopConfig, self._options, "tabletop options")  # fail early on bad options
 
     def tasks(self) -> list[TaskInfo]:
-        return [TaskInfo(t.name, t.instruction, t.max_steps, NUM_TRAIN, NUM_EVAL) for t in TASKS]
+        limit = self._config.max_steps  # the suite-wide episode limit, when set, replaces each task's own
+        return [TaskInfo(t.name, t.instruction, limit or t.max_steps, NUM_TRAIN, NUM_EVAL) for t in TASKS]
 
     def contexts(self, task: str | None = None, split: Split = "train") -> list[Context]:
         if split not in _SPLITS:
