@@ -99,8 +99,11 @@ def test_episodes_run_and_land_in_the_buffer_like_sim_rollouts(graph):
     assert graph.proc.poll() is None, graph.log()
     assert graph.versions and graph.versions[-1] == 0  # latched policy version
     assert len(graph.commands) > 10 and np.isfinite(np.stack(graph.commands)).all()
-    starts = [e for e in graph.events if e.event == "start"]
-    assert [e.context_id for e in starts[:4]] == ["pick_red/0", "pick_red/0", "pick_blue/1", "pick_blue/1"]
+    # Episode events are not latched: on a quiet machine the graph can start its first episode before this
+    # probe is matched (CI stop 11), so the observed starts follow the schedule from some point on.
+    schedule = ["pick_red/0", "pick_red/0", "pick_blue/1", "pick_blue/1"] * 3
+    seen = [e.context_id for e in graph.events if e.event == "start"][:4]
+    assert len(seen) >= 3 and any(seen == schedule[o:o + len(seen)] for o in range(4)), seen
 
     assert verify(graph.buffer) == []
     buf = RolloutBuffer.open(graph.buffer)
@@ -110,7 +113,10 @@ def test_episodes_run_and_land_in_the_buffer_like_sim_rollouts(graph):
     assert list(table["context_id"][:4]) == ["pick_red/0", "pick_red/0", "pick_blue/1", "pick_blue/1"]
     assert table["instruction"][0] == "pick up the red cube"
     # The sim's end-event stamp (when it judged success / the step limit) is each episode's label time.
-    assert list(table["t_label"][:4]) == [e.stamp for e in ends()[:4]] and np.all(table["t_label"] > table["t_start"])
+    labels, end_stamps = list(table["t_label"]), [e.stamp for e in ends()]
+    first = labels.index(end_stamps[0])  # episodes that ended before the probe was matched come first
+    k = min(len(end_stamps), len(labels) - first)
+    assert k >= 3 and labels[first:first + k] == end_stamps[:k] and np.all(table["t_label"] > table["t_start"])
     steps = buf.read_episode(0)
     assert steps["action"].shape[1:] == (8, 7) and np.isfinite(steps["log_prob"]).all() and steps["log_prob"].std() > 0
     assert np.all(steps["t_decision"] > steps["t_capture"]) and np.all(steps["t_decision"] - steps["t_capture"] < 0.5)
