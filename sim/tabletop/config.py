@@ -51,3 +51,7 @@ class TabletopConfig(StrictConfig):
         default=None, ge=1, le=10_000,
         description="episode limit in env steps for every task; null = each task's own limit (tasks.TASKS). "
                     "A shorter limit ends hopeless episodes sooner (the scripted pick expert needs <= 40 of 60)")
+
+    def episode_limit(self, task_limit: int) -> int:
+        """The episode limit of a task whose own limit is ``task_limit``: ``max_steps`` replaces it when set."""
+        return self.max_steps or task_limit

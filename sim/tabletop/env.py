@@ -148,7 +148,7 @@ class TabletopEnv(Env):
     def max_steps(self) -> int:
         if self._task is None:
             raise RobotRLError("the env has not been reset yet: call reset(context) first")
-        return self.config.max_steps or self._task.max_steps
+        return self.config.episode_limit(self._task.max_steps)
 
     @property
     def task(self) -> TaskDef | None:

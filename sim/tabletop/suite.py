@@ -29,8 +29,8 @@ class TabletopSuite(Suite):
         self._config = validate_config(TabletopConfig, self._options, "tabletop options")  # fail early on bad options
 
     def tasks(self) -> list[TaskInfo]:
-        limit = self._config.max_steps  # the suite-wide episode limit, when set, replaces each task's own
-        return [TaskInfo(t.name, t.instruction, limit or t.max_steps, NUM_TRAIN, NUM_EVAL) for t in TASKS]
+        return [TaskInfo(t.name, t.instruction, self._config.episode_limit(t.max_steps), NUM_TRAIN, NUM_EVAL)
+                for t in TASKS]
 
     def contexts(self, task: str | None = None, split: Split = "train") -> list[Context]:
         if split not in _SPLITS:
