@@ -51,6 +51,10 @@ class LoopConfig(StrictConfig):
     granularity: Granularity = Field(
         "token", description="one ratio per token (action dim), action (sum over A) or chunk (sum over H, A)")
     aggregation: Aggregation = Field("token-mean", description="how element losses become one scalar (docs/loop.md)")
+    balance_episodes: bool = Field(
+        False, description="scale each episode's advantage by (mean executed actions per episode) / (its own), so "
+                           "every episode carries the same total weight: otherwise a failure that runs to the "
+                           "episode limit outweighs a quick success and the batch pushes sampled actions down on net")
     ppo_epochs: int = Field(4, ge=1, description="N: passes over the collected batch")
     minibatch_size: int = Field(64, ge=1, description="policy steps per optimiser step")
     microbatch_size: int | None = Field(
@@ -63,6 +67,10 @@ class LoopConfig(StrictConfig):
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
     kl_coef: float = Field(0.0, ge=0, description="weight of the KL penalty to a frozen reference; 0 = off")
     kl_estimator: KLEstimator = Field("k3", description="k1, k2 or k3 estimator for the reference KL")
+    entropy_coef: float = Field(
+        0.0, ge=-1.0, le=1.0,
+        description="loss -= entropy_coef x the policy's exact entropy (per element, aggregated like the loss): > 0 "
+                    "is PPO's entropy bonus, < 0 a penalty that keeps the sampler sharp without anchoring its mode")
     temperature: float = Field(1.0, gt=0, description="sampling temperature; the same value must score the ratios")
     target_kl: float | None = Field(
         None, gt=0, description="stop the epochs early once an epoch's approx_kl exceeds this")
@@ -254,6 +262,26 @@ def _reduce_executed(per_dim: torch.Tensor, granularity: Granularity, valid: tor
     return (per_dim.sum(dim=-1) * valid.to(per_dim.device, per_dim.dtype)).sum(dim=-1)  # (N,)
 
 
+def _policy_log_prob_entropy(policy: Any, part: LoopBatch, cfg: LoopConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(a) and the exact entropy of pi at the configured granularity, from one forward pass.
+
+    The entropy of an action (chunk) is the sum of its dimensions' (actions') entropies; with
+    ``part.executed`` set, a chunk's entropy sums its executed actions only, like its log-prob.
+    """
+    if not hasattr(policy, "distribution"):
+        raise AlgorithmError("entropy_coef != 0 needs a policy with distribution(obs, temperature)")
+    dist = policy.distribution(part.obs, cfg.temperature)
+    logp = dist.log_prob(part.sample).float()  # (n, H, A)
+    ent = dist.entropy().float()  # (n, H, A)
+    if cfg.granularity == "token":
+        return logp, ent
+    if cfg.granularity == "action":
+        return logp.sum(-1), ent.sum(-1)  # (n, H)
+    valid = part.action_valid()
+    w = torch.ones(logp.shape[:2], device=logp.device) if valid is None else valid.to(logp.device, logp.dtype)
+    return (logp.sum(-1) * w).sum(-1), (ent.sum(-1) * w).sum(-1)  # (n,)
+
+
 def _policy_log_prob(policy: LoopPolicy, part: LoopBatch, cfg: LoopConfig) -> torch.Tensor:
     """log pi(a) of ``part``'s samples at the configured granularity (differentiable).
 
@@ -436,7 +464,10 @@ def loop_update(
                     continue
                 idx = mb_idx[micro_start:micro_start + micro_size]
                 micro = batch.select(idx)
-                new_logp = _policy_log_prob(policy, micro, cfg)  # log pi_theta(a)
+                if cfg.entropy_coef:
+                    new_logp, new_entropy = _policy_log_prob_entropy(policy, micro, cfg)
+                else:
+                    new_logp = _policy_log_prob(policy, micro, cfg)  # log pi_theta(a)
                 if new_logp.shape != old_logp[idx].shape:
                     raise AlgorithmError(f"policy.log_prob(granularity={cfg.granularity!r}) returned "
                                          f"{tuple(new_logp.shape)}; expected {tuple(old_logp[idx].shape)}")
@@ -450,6 +481,10 @@ def loop_update(
                                           cfg.aggregation)
                     loss = loss + cfg.kl_coef * kl_ref
                     stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
+                if cfg.entropy_coef:
+                    entropy, _ = aggregate(new_entropy, elem_mask, cfg.aggregation)
+                    loss = loss - cfg.entropy_coef * entropy
+                    stats.add("losses/entropy", float(entropy.detach()), float(pg["weight"]))
                 weight = float(pg["weight"])
                 if weight > 0 or lockstep:
                     (loss * (weight / mb_weight)).backward()

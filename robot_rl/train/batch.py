@@ -18,11 +18,13 @@ from robot_rl.policies.sample import PolicySample
 
 
 def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewards: np.ndarray,
-                    cfg: LoopConfig) -> LoopBatch:
+                    cfg: LoopConfig, mean_actions: float | None = None) -> LoopBatch:
     """Build the update batch.
 
     :param groups: G lists of K episode indices each (one list per context).
     :param rewards: float (G, K) rewards of those episodes, in the same order.
+    :param mean_actions: with ``cfg.balance_episodes``, the mean executed actions per episode of
+        the whole update batch (data-parallel ranks pass the global value); None = of these groups.
     """
     rewards = np.asarray(rewards, dtype=np.float32)
     if rewards.shape != (len(groups), cfg.group_size):
@@ -51,4 +53,22 @@ def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewa
     advantages = torch.tensor([adv_of[int(e)] for e in step_episode], dtype=torch.float32)  # (N,)
     # Actions of a chunk that never ran (the episode ended first) earn no credit: loop_update masks them.
     executed = torch.as_tensor(data["executed"]).long()  # (N,)
+    if cfg.balance_episodes:
+        advantages = advantages * episode_balance(torch.as_tensor(step_episode), executed, mean_actions)
     return LoopBatch(obs=obs, sample=sample, advantages=advantages, executed=executed)
+
+
+def episode_balance(step_episode: torch.Tensor, executed: torch.Tensor, mean_actions: float | None = None) -> torch.Tensor:
+    """Per-step weights (N,) that give every episode the same total weight under a per-action loss.
+
+    A step of an episode with ``n_e`` executed actions gets ``mean / n_e`` (``mean``: ``mean_actions``
+    or the mean of ``n_e`` over these episodes): the weights of one episode's actions sum to the
+    mean episode length, the same for every episode. With RLOO
+    advantages (zero sum per group) the batch then pushes up exactly as much as it pushes down,
+    however much longer the failures (which run to the episode limit) are than the successes.
+    """
+    episodes, inverse = torch.unique(step_episode, return_inverse=True)  # inverse: (N,) episode slot per step
+    actions = torch.zeros(len(episodes), dtype=torch.float64).index_add_(0, inverse, executed.double())  # (E,)
+    actions = actions.clamp(min=1.0)
+    mean = float(actions.mean()) if mean_actions is None else mean_actions
+    return (mean / actions)[inverse].float()  # (N,)

@@ -237,24 +237,25 @@ class LoopTrainer:
                 for i in self.dist.shard(len(contexts)) for j in range(k)]
         rollout_of = {job.seed: j % k for j, job in enumerate(jobs)}
         recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", version)
-        done: list[tuple[int, int]] = []  # (rollout k, policy steps) of each recorded episode
+        done: list[tuple[int, int, int]] = []  # (rollout k, policy steps, env steps) of each recorded episode
 
         def on_episode(result: EpisodeResult) -> None:
             recorder(result)
-            done.append((rollout_of[result.job.seed], len(result.steps)))
+            done.append((rollout_of[result.job.seed], len(result.steps), result.env_steps))
 
         self.sampling_policy.eval()
         with self._collection_threads():
             collect(pool, SeededPolicySampler(self.sampling_policy, self.cfg.loop.temperature), jobs,
                     on_episode=on_episode, max_retries=self.cfg.rollout.max_retries, stats=stats)
-        by_group: dict[str, list[tuple[int, int, int, int]]] = defaultdict(list)
-        for rec, (rollout, steps) in zip(recorder.recorded, done):
-            by_group[rec.group_id].append((rollout, rec.reward, rec.episode, steps))
+        by_group: dict[str, list[tuple[int, int, int, int, int]]] = defaultdict(list)
+        for rec, (rollout, steps, env_steps) in zip(recorder.recorded, done):
+            by_group[rec.group_id].append((rollout, rec.reward, rec.episode, steps, env_steps))
         mine = {}
         for i in self.dist.shard(len(contexts)):
             recs = sorted(by_group[f"v{version}/{contexts[i].id}/{numbers[i]}"])  # rollout order, not finish order
             mine[i] = {"rank": self.dist.rank, "rewards": [r[1] for r in recs],
-                       "episodes": [r[2] for r in recs], "steps": [r[3] for r in recs]}
+                       "episodes": [r[2] for r in recs], "steps": [r[3] for r in recs],
+                       "actions": [r[4] for r in recs]}
         reports = {i: rep for part in self.dist.all_gather_object(mine) for i, rep in part.items()}
         for i, ctx in enumerate(contexts):
             rep = reports[i]
@@ -271,8 +272,11 @@ class LoopTrainer:
                 index.append(torch.arange(offset, offset + n))
             offset += n
         if local:
+            # Episode balancing scales by the mean episode length of the *global* batch, so ranks agree.
+            actions = [a for g in groups for a in g.payload.get("actions", ())]  # absent in pre-balancing checkpoints
+            mean_actions = float(np.mean(actions)) if actions else None
             batch = groups_to_batch(self.buffer, [g.payload["episodes"] for g in local],
-                                    np.stack([g.rewards for g in local]), self.cfg.loop)
+                                    np.stack([g.rewards for g in local]), self.cfg.loop, mean_actions=mean_actions)
         else:
             batch = self._empty_batch()
         global_index = torch.cat(index) if index else torch.zeros(0, dtype=torch.long)

@@ -55,6 +55,20 @@ class TinyTokenPolicy(nn.Module):
     def param_groups(self):
         return {"backbone": list(self.backbone.parameters()), "head": list(self.head.parameters())}
 
+    def distribution(self, obs, temperature=1.0):
+        return _TokenDist(self._logits(obs, temperature))
+
+
+class _TokenDist:
+    def __init__(self, logits):
+        self.logp = torch.log_softmax(logits, -1)  # (B, H, A, bins)
+
+    def log_prob(self, sample):
+        return self.logp.gather(-1, sample.tokens.long()[..., None]).squeeze(-1)  # (B, H, A)
+
+    def entropy(self):
+        return -(self.logp.exp() * self.logp).sum(-1)  # (B, H, A)
+
 
 def _obs(n, seed=0):
     rng = np.random.default_rng(seed)
@@ -267,6 +281,36 @@ def test_kl_to_reference_holds_the_policy_back():
             assert stats["losses/kl_ref"] > 0
             assert stats["losses/total"] > stats["losses/pg_loss"]
     assert moved[1] < 0.5 * moved[0]
+
+
+@pytest.mark.parametrize("granularity", ["token", "action", "chunk"])
+def test_entropy_coef_penalty_sharpens_and_bonus_flattens(granularity):
+    entropy = {}
+    for coef in (-0.5, 0.0, 0.5):
+        policy = TinyTokenPolicy()
+        batch = _batch(policy)
+        batch.advantages = torch.zeros_like(batch.advantages)  # no policy-gradient signal: only the entropy term
+        cfg = _cfg(ppo_epochs=4, minibatch_size=16, entropy_coef=coef, granularity=granularity)
+        stats = loop_update(policy, make_optimizer(policy, cfg), batch, cfg, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            entropy[coef] = float(policy.distribution(batch.obs).entropy().mean())
+        assert ("losses/entropy" in stats) == (coef != 0)
+    assert entropy[-0.5] < entropy[0.0] - 0.01 and entropy[0.5] > entropy[0.0] + 0.01
+    with torch.no_grad():
+        untouched = float(TinyTokenPolicy().distribution(_batch(TinyTokenPolicy()).obs).entropy().mean())
+    assert entropy[0.0] == pytest.approx(untouched, abs=1e-6)  # A = 0 alone moves nothing
+
+
+def test_entropy_coef_needs_a_distribution():
+    class LogProbOnly:  # the bare LoopPolicy protocol: log_prob and param_groups
+        def __init__(self, policy):
+            self.log_prob, self.param_groups = policy.log_prob, policy.param_groups
+
+    inner = TinyTokenPolicy()
+    policy = LogProbOnly(inner)
+    cfg = _cfg(entropy_coef=-0.1)
+    with pytest.raises(AlgorithmError, match="entropy_coef != 0 needs a policy with distribution"):
+        loop_update(policy, make_optimizer(policy, cfg), _batch(inner), cfg)
 
 
 def test_kl_needs_a_reference():
