@@ -47,10 +47,21 @@ class TabletopConfig(StrictConfig):
         default=None, ge=0.0, le=0.1,
         description="null: every context is a fresh random layout; a number (m): LIBERO-style, one fixed layout "
                     "shared by all tasks and each context moves every object by up to this much (tasks.jittered_scene)")
+    gripper_jitter: float | None = Field(
+        default=None, ge=0.0, le=0.1,
+        description="with layout_jitter: null = the gripper starts anywhere in its start box (+-4 cm, +-0.3 rad "
+                    "yaw); a number (m) = LIBERO-style, the layout's one start pose moved by up to this in x, y, z "
+                    "(and the yaw by up to 10 rad/m times this: 0.1 rad at 0.01)")
     max_steps: int | None = Field(
         default=None, ge=1, le=10_000,
         description="episode limit in env steps for every task; null = each task's own limit (tasks.TASKS). "
                     "A shorter limit ends hopeless episodes sooner (the scripted pick expert needs <= 40 of 60)")
+
+    @model_validator(mode="after")
+    def _gripper_jitter_needs_layout(self) -> TabletopConfig:
+        if self.gripper_jitter is not None and self.layout_jitter is None:
+            raise ValueError("gripper_jitter: needs layout_jitter (the shared layout holds the gripper's start pose)")
+        return self
 
     def episode_limit(self, task_limit: int) -> int:
         """The episode limit of a task whose own limit is ``task_limit``: ``max_steps`` replaces it when set."""

@@ -148,13 +148,20 @@ def _draw_scene(rng: np.random.Generator, accept: Callable[[dict[str, tuple[np.n
     raise RuntimeError(f"could not sample a scene for {what}")  # pragma: no cover
 
 
-def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 0) -> SceneInit:
+GRIPPER_YAW_PER_METRE = 10.0  # gripper_jitter of 1 cm also turns the start yaw by up to 0.1 rad
+
+
+def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 0,
+                   gripper_jitter: float | None = None) -> SceneInit:
     """LIBERO-style context: :func:`shared_layout` with every object moved by up to ``jitter``.
 
     Every task starts from the same fixed arrangement (so only the instruction tells the tasks
     apart, as in LIBERO-Goal) and a context only perturbs it (uniform
     +-``jitter`` metres in x and y, +-0.3 rad of cube yaw, a fresh gripper start), as LIBERO's
     initial states do: the regime where a handful of demonstrations covers the held-out states.
+    ``gripper_jitter`` (m): the gripper starts at the layout's own start pose moved by up to this
+    in x, y and z (and its yaw by up to ``GRIPPER_YAW_PER_METRE`` times this), as LIBERO's robot
+    starts from one home pose; None: anywhere in the start box (+-4 cm, 17-22 cm high, +-0.3 rad).
     Draws that overlap, leave the workspace or (push) block the lane are rejected. A pure
     function of its arguments, like :func:`sample_scene`.
     """
@@ -178,6 +185,9 @@ def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 
         cubes = {c: (float(items[f"{c}_cube"][0][0]), float(items[f"{c}_cube"][0][1]), yaws[c]) for c in CUBE_COLOURS}
         props = {k: (float(items[k][0][0]), float(items[k][0][1])) for k in ("bowl", "plate", "target")}
         g = rng.uniform([-0.04, -0.04, 0.17, -0.3], [0.04, 0.04, 0.22, 0.3])
+        if gripper_jitter is not None:  # the same draws, rescaled around the layout's start pose
+            unit = (g - [0.0, 0.0, 0.195, 0.0]) / [0.04, 0.04, 0.025, 0.3]  # (4,) in [-1, 1]
+            g = np.asarray(base.gripper) + unit * gripper_jitter * np.array([1.0, 1.0, 1.0, GRIPPER_YAW_PER_METRE])
         return SceneInit(cubes, props, (float(g[0]), float(g[1]), float(g[2]), float(g[3])), tries)
     raise RuntimeError(f"could not jitter the layout of {task.name}/{init_id}")  # pragma: no cover
 

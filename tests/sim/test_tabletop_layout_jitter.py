@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from robot_rl.env import make_suite
 from robot_rl.errors import ConfigError
@@ -40,7 +43,22 @@ def test_jitter_zero_is_the_shared_layout_and_the_default_scenes_are_unchanged()
     assert sample_scene(TASKS_BY_NAME["pick_red"], 0).cubes != shared_layout(0).cubes
 
 
+def test_gripper_jitter_starts_near_the_layouts_home_pose():
+    base = np.array(shared_layout(0).gripper)
+    task = TASKS_BY_NAME["pick_blue"]
+    starts = np.array([jittered_scene(task, i, 0.01, gripper_jitter=0.01).gripper for i in range(NUM_TRAIN + NUM_EVAL)])
+    off = starts - base  # (N, 4): x, y, z [m], yaw [rad]
+    assert np.all(np.abs(off[:, :3]) <= 0.01 + 1e-12) and np.all(np.abs(off[:, 3]) <= 0.1 + 1e-12)
+    assert off[:, :3].std(0).min() > 0.004 and off[:, 3].std() > 0.04  # spread over the whole +-range
+    # Only the gripper changes: the objects are those of the same context without the option.
+    assert jittered_scene(task, 7, 0.01, gripper_jitter=0.01).cubes == jittered_scene(task, 7, 0.01).cubes
+    free = np.array([jittered_scene(task, i, 0.01).gripper for i in range(NUM_TRAIN)])
+    assert np.abs(free[:, :2]).max() > 0.03  # the default start box is +-4 cm
+
+
 def test_env_resets_to_the_jittered_scene_and_the_option_is_validated():
+    with pytest.raises(ConfigError, match="gripper_jitter: needs layout_jitter"):
+        make_suite("tabletop", gripper_jitter=0.01)
     with pytest.raises(ConfigError, match="layout_jitter"):
         make_suite("tabletop", layout_jitter=-0.01)
     suite = make_suite("tabletop", spec="tabletop_64", layout_jitter=JITTER)
@@ -56,11 +74,17 @@ def test_env_resets_to_the_jittered_scene_and_the_option_is_validated():
         env.close()
 
 
+def _quickstart_suite_options() -> dict:
+    config = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
+    return yaml.safe_load(config.read_text())["suite_options"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("jitter", [0.02, JITTER])  # 0.02: configs/quickstart.yaml
+@pytest.mark.parametrize("options", [{"layout_jitter": JITTER}, "quickstart"])
 @pytest.mark.parametrize("task", ["pick_red", "pick_blue"])
-def test_quickstart_experts_succeed_on_95_percent_of_jittered_contexts(task, jitter):
-    suite = make_suite("tabletop", spec="tabletop_64", layout_jitter=jitter)
+def test_quickstart_experts_succeed_on_95_percent_of_jittered_contexts(task, options):
+    options = _quickstart_suite_options() if options == "quickstart" else {"spec": "tabletop_64", **options}
+    suite = make_suite("tabletop", **options)
     env = suite.make_env()
     ok = 0
     contexts = suite.contexts(task, "all")
