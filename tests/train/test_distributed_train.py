@@ -60,7 +60,9 @@ def _config(policy: Path, **extra) -> dict:
         "suite": {"name": "point_reach", "options": {"success_radius": 0.3, "max_steps": 12}},
         # Minibatches of 24 steps over ~2 x 4 x 3 steps per batch: most minibatches hold rows of both ranks.
         "loop": {"group_size": 4, "ppo_epochs": 2, "minibatch_size": 24, "microbatch_size": 8,
-                 "lr_backbone": 1e-3, "lr_head": 1e-2},
+                 "lr_backbone": 1e-3, "lr_head": 1e-2,
+                 # episodes end early or at max_steps: balancing uses the global mean length on every rank
+                 "balance_episodes": True, "entropy_coef": -0.01},
         "schedule": {"groups_per_batch": 3, "max_attempts": 40, "cache_enabled": False},
         "rollout": {"num_workers": 1, "step_timeout_s": 60},
         "eval": {"contexts_per_task": 3},
