@@ -63,9 +63,9 @@ def episode_balance(step_episode: torch.Tensor, executed: torch.Tensor, mean_act
 
     A step of an episode with ``n_e`` executed actions gets ``mean / n_e`` (``mean``: ``mean_actions``
     or the mean of ``n_e`` over these episodes): the weights of one episode's actions sum to the
-    mean episode length, the same for every episode. With RLOO
-    advantages (zero sum per group) the batch then pushes up exactly as much as it pushes down,
-    however much longer the failures (which run to the episode limit) are than the successes.
+    mean episode length, the same for every episode. With RLOO advantages (zero sum per group)
+    the batch then pushes up exactly as much as it pushes down, however much longer the failures
+    (which run to the episode limit) are than the successes.
     """
     episodes, inverse = torch.unique(step_episode, return_inverse=True)  # inverse: (N,) episode slot per step
     actions = torch.zeros(len(episodes), dtype=torch.float64).index_add_(0, inverse, executed.double())  # (E,)

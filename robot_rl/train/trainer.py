@@ -225,8 +225,9 @@ class LoopTrainer:
 
         Group i (in draw order) goes to rank ``i % world_size``; rollout k of group number n
         samples from ``rollout_seed(seed, n, k)``. Every rank then reports every group to its
-        schedule in draw order with payload ``{"rank", "episodes", "steps"}`` (episode ids in
-        that rank's buffer shard, policy steps per episode), so the schedules stay identical.
+        schedule in draw order with payload ``{"rank", "episodes", "steps", "actions"}`` (episode
+        ids in that rank's buffer shard, policy steps and executed actions per episode), so the
+        schedules stay identical.
         """
         k = self.cfg.loop.group_size
         version = self.sampling_policy.version
