@@ -271,15 +271,9 @@ def _policy_log_prob_entropy(policy: Any, part: LoopBatch, cfg: LoopConfig) -> t
     if not hasattr(policy, "distribution"):
         raise AlgorithmError("entropy_coef != 0 needs a policy with distribution(obs, temperature)")
     dist = policy.distribution(part.obs, cfg.temperature)
-    logp = dist.log_prob(part.sample).float()  # (n, H, A)
-    ent = dist.entropy().float()  # (n, H, A)
-    if cfg.granularity == "token":
-        return logp, ent
-    if cfg.granularity == "action":
-        return logp.sum(-1), ent.sum(-1)  # (n, H)
-    valid = part.action_valid()
-    w = torch.ones(logp.shape[:2], device=logp.device) if valid is None else valid.to(logp.device, logp.dtype)
-    return (logp.sum(-1) * w).sum(-1), (ent.sum(-1) * w).sum(-1)  # (n,)
+    valid = part.action_valid()  # (n, H) executed actions, or None
+    return (_reduce_executed(dist.log_prob(part.sample).float(), cfg.granularity, valid),  # log-prob (n, H, A) ->
+            _reduce_executed(dist.entropy().float(), cfg.granularity, valid))  # entropy, same granularity
 
 
 def _policy_log_prob(policy: LoopPolicy, part: LoopBatch, cfg: LoopConfig) -> torch.Tensor:

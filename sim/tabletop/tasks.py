@@ -58,6 +58,10 @@ TASKS: tuple[TaskDef, ...] = (
 )
 TASKS_BY_NAME = {t.name: t for t in TASKS}
 
+# The gripper's start box (x, y, z [m], yaw [rad]) when contexts draw it freely.
+GRIPPER_START_LOW = np.array([-0.04, -0.04, 0.17, -0.3])
+GRIPPER_START_HIGH = np.array([0.04, 0.04, 0.22, 0.3])
+
 # Footprint radius of each item for keeping them apart when sampling a scene.
 _RADIUS = {"bowl": BOWL_INNER_RADIUS + 0.015, "plate": PLATE_RADIUS, "target": TARGET_RADIUS}
 _CUBE_RADIUS = 0.04  # footprint of a cube plus room for the open fingers
@@ -143,7 +147,7 @@ def _draw_scene(rng: np.random.Generator, accept: Callable[[dict[str, tuple[np.n
             for c in CUBE_COLOURS
         }
         props = {k: (float(items[k][0][0]), float(items[k][0][1])) for k in ("bowl", "plate", "target")}
-        g = rng.uniform([-0.04, -0.04, 0.17, -0.3], [0.04, 0.04, 0.22, 0.3])
+        g = rng.uniform(GRIPPER_START_LOW, GRIPPER_START_HIGH)
         return SceneInit(cubes, props, (float(g[0]), float(g[1]), float(g[2]), float(g[3])), tries)
     raise RuntimeError(f"could not sample a scene for {what}")  # pragma: no cover
 
@@ -184,9 +188,10 @@ def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 
             continue
         cubes = {c: (float(items[f"{c}_cube"][0][0]), float(items[f"{c}_cube"][0][1]), yaws[c]) for c in CUBE_COLOURS}
         props = {k: (float(items[k][0][0]), float(items[k][0][1])) for k in ("bowl", "plate", "target")}
-        g = rng.uniform([-0.04, -0.04, 0.17, -0.3], [0.04, 0.04, 0.22, 0.3])
+        g = rng.uniform(GRIPPER_START_LOW, GRIPPER_START_HIGH)
         if gripper_jitter is not None:  # the same draws, rescaled around the layout's start pose
-            unit = (g - [0.0, 0.0, 0.195, 0.0]) / [0.04, 0.04, 0.025, 0.3]  # (4,) in [-1, 1]
+            half = (GRIPPER_START_HIGH - GRIPPER_START_LOW) / 2
+            unit = (g - (GRIPPER_START_LOW + half)) / half  # (4,) in [-1, 1]
             g = np.asarray(base.gripper) + unit * gripper_jitter * np.array([1.0, 1.0, 1.0, GRIPPER_YAW_PER_METRE])
         return SceneInit(cubes, props, (float(g[0]), float(g[1]), float(g[2]), float(g[3])), tries)
     raise RuntimeError(f"could not jitter the layout of {task.name}/{init_id}")  # pragma: no cover
