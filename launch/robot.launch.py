@@ -4,6 +4,10 @@
     ros2 launch robot_rl robot.launch.py dry_run:=false  # commands go to the robot
     ros2 launch robot_rl robot.launch.py checkpoint:=/path/to/policy   # the policy to run
     ros2 launch robot_rl robot.launch.py label_params:=my_label.yaml    # panel on another address/port
+    ros2 launch robot_rl robot.launch.py spec:=/path/to/my_robot.yaml  # the robot's spec, for every node
+
+The spec is named once: its default is the ``/**`` section of launch/config/common.yaml, which
+every node also reads first (each node takes the parameters it has).
 
 Parameter files come from the package share (launch/config/*.yaml); every executable below is a
 console script of this package (tests check both). See docs/ros.md for the graph. Without
@@ -12,6 +16,7 @@ console script of this package (tests check both). See docs/ros.md for the graph
 
 import os
 
+import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
@@ -19,14 +24,24 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
+def _common_spec(path):
+    """The spec named in common.yaml's ``/**`` section: the one default of the ``spec`` argument."""
+    with open(path) as f:
+        return str(yaml.safe_load(f)["/**"]["ros__parameters"]["spec"])
+
+
 def generate_launch_description():
     share = get_package_share_directory("robot_rl")
+    common_yaml = os.path.join(share, "launch", "config", "common.yaml")
     cameras_yaml = os.path.join(share, "launch", "config", "cameras.yaml")
     executor_yaml = os.path.join(share, "launch", "config", "executor.yaml")
     policy_yaml = os.path.join(share, "launch", "config", "policy.yaml")
     label_yaml = os.path.join(share, "launch", "config", "label.yaml")
     dry_run = LaunchConfiguration("dry_run")
+    spec = {"spec": LaunchConfiguration("spec")}
     return LaunchDescription([
+        DeclareLaunchArgument("spec", default_value=_common_spec(common_yaml),
+                              description="embodiment spec (name or YAML path) of every node that has one"),
         DeclareLaunchArgument("dry_run", default_value="true",
                               description="run every safety check but publish no robot command"),
         DeclareLaunchArgument("cameras_params", default_value=cameras_yaml,
@@ -42,14 +57,15 @@ def generate_launch_description():
         # Image topics over Fast DDS need the large-data transports (docs/ros.md).
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         Node(package="robot_rl", executable="camera_node", name="agentview_camera", output="screen",
-             parameters=[LaunchConfiguration("cameras_params")]),
+             parameters=[common_yaml, LaunchConfiguration("cameras_params")]),
         Node(package="robot_rl", executable="camera_node", name="wrist_camera", output="screen",
-             parameters=[LaunchConfiguration("cameras_params")]),
+             parameters=[common_yaml, LaunchConfiguration("cameras_params")]),
         Node(package="robot_rl", executable="policy_node", name="policy_node", output="screen",
-             parameters=[LaunchConfiguration("policy_params"), {"checkpoint": LaunchConfiguration("checkpoint")}]),
+             parameters=[common_yaml, LaunchConfiguration("policy_params"), spec,
+                         {"checkpoint": LaunchConfiguration("checkpoint")}]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
-             parameters=[LaunchConfiguration("executor_params"), {"dry_run": dry_run}]),
+             parameters=[common_yaml, LaunchConfiguration("executor_params"), spec, {"dry_run": dry_run}]),
         # The operator panel: http://127.0.0.1:8080/ by default (docs/panel.md).
         Node(package="robot_rl", executable="success_label_node", name="success_label_node", output="screen",
-             parameters=[LaunchConfiguration("label_params")]),
+             parameters=[common_yaml, LaunchConfiguration("label_params"), spec]),
     ])

@@ -2,6 +2,8 @@
 
     ros2 launch robot_rl sim_robot.launch.py checkpoint:=/path/to/policy buffer_path:=runs/sim/rollouts.zarr
 
+The spec is named once (launch/config/common.yaml's ``/**`` section, or ``spec:=...``).
+
 sim_robot_node (MuJoCo tabletop: cameras, joint states, end-effector pose, success events),
 policy_node and action_executor (dry_run off: nothing physical moves). Parameter files come from the
 package share (launch/config/*.yaml); tests check every executable and file. Without ``ros2 launch``:
@@ -10,6 +12,7 @@ package share (launch/config/*.yaml); tests check every executable and file. Wit
 
 import os
 
+import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
@@ -17,12 +20,22 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
+def _common_spec(path):
+    """The spec named in common.yaml's ``/**`` section: the one default of the ``spec`` argument."""
+    with open(path) as f:
+        return str(yaml.safe_load(f)["/**"]["ros__parameters"]["spec"])
+
+
 def generate_launch_description():
     share = get_package_share_directory("robot_rl")
+    common_yaml = os.path.join(share, "launch", "config", "common.yaml")
     sim_yaml = os.path.join(share, "launch", "config", "sim_robot.yaml")
     policy_yaml = os.path.join(share, "launch", "config", "policy.yaml")
     executor_yaml = os.path.join(share, "launch", "config", "executor_sim.yaml")
+    spec = {"spec": LaunchConfiguration("spec")}
     return LaunchDescription([
+        DeclareLaunchArgument("spec", default_value=_common_spec(common_yaml),
+                              description="embodiment spec (name or YAML path) of every node that has one"),
         DeclareLaunchArgument("sim_params", default_value=sim_yaml, description="sim_robot_node parameter file"),
         DeclareLaunchArgument("policy_params", default_value=policy_yaml, description="policy_node parameter file"),
         DeclareLaunchArgument("executor_params", default_value=executor_yaml,
@@ -33,11 +46,11 @@ def generate_launch_description():
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         SetEnvironmentVariable("MUJOCO_GL", "egl"),
         Node(package="robot_rl", executable="sim_robot_node", name="sim_robot", output="screen",
-             parameters=[LaunchConfiguration("sim_params")]),
+             parameters=[common_yaml, LaunchConfiguration("sim_params")]),
         Node(package="robot_rl", executable="policy_node", name="policy_node", output="screen",
-             parameters=[LaunchConfiguration("policy_params"),
+             parameters=[common_yaml, LaunchConfiguration("policy_params"), spec,
                          {"checkpoint": LaunchConfiguration("checkpoint"),
                           "buffer_path": LaunchConfiguration("buffer_path")}]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
-             parameters=[LaunchConfiguration("executor_params")]),
+             parameters=[common_yaml, LaunchConfiguration("executor_params"), spec]),
     ])

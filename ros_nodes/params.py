@@ -5,22 +5,26 @@ The config model is the only source of defaults: :class:`NodeParams` declares on
 ``-p name:=value`` overrides set, and validates the whole set through the model. A bad value at
 start-up raises :class:`~robot_rl.errors.ConfigError` naming the field; a bad runtime change
 (``ros2 param set``) is rejected by the set-parameters callback with the same message, and the
-node keeps its old, valid config.
+node keeps its old, valid config. An unknown name is an error unless it is rclpy's own
+(``use_sim_time``, ``qos_overrides.*``) or came only from a shared ``/**`` section of a parameter
+file (meant for the other nodes of the graph).
 """
 
 from __future__ import annotations
 
 import array
-from collections.abc import Callable, Collection
+import sys
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Generic, TypeVar
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from robot_rl.config import StrictConfig, validate_config
+from robot_rl.config import StrictConfig, load_yaml, validate_config
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config.params_file import parameter_fields, unflatten
+from robot_rl.ros_config.params_file import (is_standard_parameter, param_names_in_args, parameter_fields, params_files_in_args,
+                                             shared_only_names, unflatten)
 
 C = TypeVar("C", bound=StrictConfig)
 
@@ -38,11 +42,15 @@ class NodeParams(Generic[C]):
     :param static: top-level field names that cannot change at runtime (declared read-only),
         e.g. a camera's serial number; everything else may change and ``on_change`` is called
         with the new config after it validated.
+    :param args: the command line whose ``--params-file`` arguments reached the node (default
+        ``sys.argv``, what rclpy.init parsed); names those files give the node only through a
+        ``/**`` section are not unknown.
     """
 
     def __init__(self, node: Node, model: type[C], on_change: Callable[[C], None] | None = None,
-                 static: Collection[str] = ()) -> None:
+                 static: Collection[str] = (), args: Sequence[str] | None = None) -> None:
         self._node = node
+        self._args = list(sys.argv if args is None else args)
         self._model = model
         self._on_change = on_change
         self._fields = {f.name: f for f in parameter_fields(model)}
@@ -66,7 +74,11 @@ class NodeParams(Generic[C]):
         # A misspelt key in a parameter file would otherwise be silently ignored. rclpy keeps the
         # overrides (parameter files, -p) in a private dict and has no public accessor for it.
         overrides = getattr(self._node, "_parameter_overrides", {})
-        unknown = sorted(set(overrides) - set(self._fields) - {"use_sim_time"})
+        shared: set[str] = set()
+        for path in params_files_in_args(self._args):
+            shared |= shared_only_names(load_yaml(path), self._node.get_name(), self._node.get_namespace(), path)
+        shared -= param_names_in_args(self._args)  # -p name:=value is addressed to this node
+        unknown = sorted(n for n in set(overrides) - set(self._fields) - shared if not is_standard_parameter(n))
         if unknown:
             raise ConfigError(f"node '{self._node.get_name()}' parameters: unknown parameter(s) "
                               f"{', '.join(unknown)}; allowed: {', '.join(sorted(self._fields))}")

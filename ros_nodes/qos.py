@@ -6,6 +6,11 @@
   their stamps.
 - latched state (e-stop, instruction): reliable, transient local, keep last 1, so a node that
   (re)starts learns the current e-stop state immediately.
+- e-stop subscriptions (:data:`ESTOP_SUBSCRIPTIONS`): the latched profile alone would not match a
+  volatile publisher such as ``ros2 topic pub --once`` (a transient-local subscription requests
+  more than a volatile publisher offers), so the executor subscribes three times: latched (the
+  current state on (re)start), reliable volatile (any reliable publisher, whatever its durability)
+  and best effort (any publisher at all). Every e-stop message latches; a repeat changes nothing.
 
 Images above ~300 KB (e.g. 640x480 rgb8) need ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in every process;
 small ones travel fine over the default UDP/shared-memory transports (see docs/ros.md).
@@ -28,6 +33,8 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 
 LATCHED = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+ESTOP_SUBSCRIPTIONS = (LATCHED, RELIABLE, SENSOR)
 
 _BY_NAME = {"sensor_data": SENSOR, "reliable": RELIABLE, "latched": LATCHED}
 

@@ -12,6 +12,17 @@ from rclpy.node import Node
 from robot_rl.errors import RobotRLError
 
 
+def _warn_unused_qos_overrides(node: Node) -> None:
+    # qos_overrides.* are accepted by every node (ros_nodes.params), but rclpy applies one only to
+    # a publisher or subscription created to accept overrides; say so instead of ignoring it silently.
+    # rclpy keeps the overrides in a private dict and has no public accessor for it.
+    overrides = getattr(node, "_parameter_overrides", {})
+    unused = sorted(n for n in overrides if n.startswith("qos_overrides.") and not node.has_parameter(n))
+    if unused:
+        node.get_logger().warning(f"QoS override(s) without effect (no publisher or subscription of this node "
+                                  f"accepts them): {', '.join(unused)}")
+
+
 def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """Build the node with ``make_node`` and spin it until Ctrl-C / SIGTERM / external shutdown.
 
@@ -28,6 +39,7 @@ def run_node(name: str, make_node: Callable[[], Node], args: list[str] | None = 
     node = None
     try:
         node = make_node()
+        _warn_unused_qos_overrides(node)
         rclpy.spin(node)
     except RobotRLError as err:
         print(f"{name}: error: {err}", file=sys.stderr)

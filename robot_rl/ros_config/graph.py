@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from robot_rl.config import StrictConfig, load_config, load_yaml, validate_config
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config.params_file import flatten, node_section, unflatten
+from robot_rl.ros_config.params_file import flatten, is_standard_parameter, node_section, parameter_fields, unflatten
 
 ParamValue = bool | int | float | str | list[bool] | list[int] | list[float] | list[str]
 
@@ -92,9 +92,10 @@ def validate_graph(graph: GraphConfig, base: Path, node_configs: dict[str, type[
             raise ConfigError(f"node '{n.name}': executable '{n.executable}' has no config model; "
                               f"known: {', '.join(sorted(node_configs))}")
         merged: dict[str, Any] = {}
+        known = {f.name for f in parameter_fields(node_configs[n.executable])}
         for path in params[n.name]:
-            merged.update(flatten(node_section(load_yaml(path), n.name, source=str(path))))
-        merged.update(flatten(unflatten(n.overrides)))
+            merged.update(flatten(node_section(load_yaml(path), n.name, source=str(path), known=known)))
+        merged.update({k: v for k, v in flatten(unflatten(n.overrides)).items() if not is_standard_parameter(k)})
         out[n.name] = validate_config(node_configs[n.executable], unflatten(merged), f"node '{n.name}'")
     return out
 

@@ -8,17 +8,26 @@ mappings do. Defaults come from the config model only: nodes declare parameters 
 
 Parameter files use the standard layout::
 
-    action_executor:            # node name; also "/ns/node", "/**" (every node) are understood
+    /**:                        # every node: each takes the parameters it has (spec: not the cameras)
+      ros__parameters:
+        spec: tabletop
+    action_executor:            # node name; also "/ns/node" and "/**/node" are understood
       ros__parameters:
         dry_run: true
         limits:
           max_step_translation_m: 0.02
+
+A ``/**`` section is shared: a node ignores the parameters in it that it does not have, while an
+unknown name in the node's own section is an error (a misspelt key must not be silently ignored).
+rclpy's own parameters (``use_sim_time``, ``qos_overrides.*``; :func:`is_standard_parameter`) are
+accepted anywhere and never reach the config model.
 """
 
 from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -111,23 +120,34 @@ def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Parameters rclpy itself declares or reads on every node: not fields of our configs.
+STANDARD_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+QOS_OVERRIDES_PREFIX = "qos_overrides."  # qos_overrides./topic.publisher.reliability etc. (ROS 2 QoS overrides)
+SHARED_SECTION = "/**"
+
+
+def is_standard_parameter(name: str) -> bool:
+    """True for rclpy's own parameters (``use_sim_time``, ``qos_overrides.*``), which every node accepts."""
+    return name in STANDARD_PARAMETERS or name.startswith(QOS_OVERRIDES_PREFIX)
+
+
+def _is_shared(key: str) -> bool:
+    return key.rstrip("/") == SHARED_SECTION
+
+
 def _matches(key: str, node_name: str, namespace: str) -> bool:
     key = key.rstrip("/")
     full = f"{namespace.rstrip('/')}/{node_name}" if namespace.strip("/") else f"/{node_name}"
     return key in ("/**", node_name, full, f"/**/{node_name}")
 
 
-def node_section(data: Any, node_name: str, namespace: str = "", source: str = "params") -> dict[str, Any]:
-    """The ``ros__parameters`` that apply to ``node_name`` in a parsed parameter file.
-
-    Wildcard sections (``/**``) apply first, then the node's own section overrides them.
-    Returns nested mappings (as written in the file).
-    """
+def _sections(data: Any, node_name: str, namespace: str, source: str) -> list[tuple[bool, dict[str, Any]]]:
+    """``(shared, flat parameters)`` of every section that applies to the node, shared ones first."""
     if data is None:
-        return {}
+        return []
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a ROS parameter file must map node names to sections")
-    merged: dict[str, Any] = {}
+    out = []
     for key in sorted(data, key=lambda k: 0 if "*" in str(k) else 1):
         if not _matches(str(key), node_name, namespace):
             continue
@@ -138,8 +158,67 @@ def node_section(data: Any, node_name: str, namespace: str = "", source: str = "
         params = section["ros__parameters"] or {}
         if not isinstance(params, dict):
             raise ConfigError(f"{source}: {key}.ros__parameters: expected a mapping")
-        merged.update(flatten(params))
+        out.append((_is_shared(str(key)), flatten(params)))
+    return out
+
+
+def node_section(data: Any, node_name: str, namespace: str = "", source: str = "params",
+                 known: Collection[str] | None = None) -> dict[str, Any]:
+    """The ``ros__parameters`` that apply to ``node_name`` in a parsed parameter file.
+
+    Wildcard sections (``/**``) apply first, then the node's own section overrides them.
+    Returns nested mappings (as written in the file).
+
+    :param known: the node's parameter names (dotted). When given, a shared (``/**``) section
+        contributes only these, and rclpy's own parameters (:func:`is_standard_parameter`) are
+        left out of every section, so what is returned is for the node's config model alone.
+    """
+    merged: dict[str, Any] = {}
+    for shared, params in _sections(data, node_name, namespace, source):
+        if known is not None:
+            params = {k: v for k, v in params.items()
+                      if not is_standard_parameter(k) and (not shared or k in known)}
+        merged.update(params)
     return unflatten(merged)
+
+
+def shared_only_names(data: Any, node_name: str, namespace: str = "", source: str = "params") -> set[str]:
+    """Parameter names a parsed file gives ``node_name`` only through shared (``/**``) sections."""
+    shared: set[str] = set()
+    own: set[str] = set()
+    for is_shared, params in _sections(data, node_name, namespace, source):
+        (shared if is_shared else own).update(params)
+    return shared - own
+
+
+def _ros_args_values(args: Sequence[str], flags: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    in_ros = False
+    it = iter(args)
+    for arg in it:
+        if arg == "--ros-args":
+            in_ros = True
+        elif arg == "--":
+            in_ros = False
+        elif in_ros and arg in flags:
+            value = next(it, None)
+            if value is not None:
+                out.append(value)
+    return out
+
+
+def params_files_in_args(args: Sequence[str]) -> list[str]:
+    """The ``--params-file PATH`` arguments inside ``--ros-args ... [--]`` blocks of a command line."""
+    return _ros_args_values(args, ("--params-file",))
+
+
+def param_names_in_args(args: Sequence[str]) -> set[str]:
+    """The names set by ``-p NAME:=VALUE`` (``--param``) inside ``--ros-args`` blocks (node prefixes dropped)."""
+    names = set()
+    for item in _ros_args_values(args, ("-p", "--param")):
+        name = item.partition(":=")[0]
+        names.add(name.rsplit(":", 1)[-1])  # "node:name:=v" targets one node by name
+    return names
 
 
 def node_names(data: Any) -> list[str]:
@@ -151,5 +230,6 @@ def node_names(data: Any) -> list[str]:
 
 def load_node_params(path: str | Path, node_name: str, model: type[StrictConfig], namespace: str = "") -> StrictConfig:
     """Validate the parameters a ROS parameter file gives ``node_name`` against ``model``."""
-    section = node_section(load_yaml(path), node_name, namespace, str(path))
+    known = {f.name for f in parameter_fields(model)}
+    section = node_section(load_yaml(path), node_name, namespace, str(path), known=known)
     return validate_config(model, section, f"{path}: {node_name}")

@@ -7,6 +7,7 @@ files against them without ROS installed.
 ACTION_CHUNK = "/robot_rl/action_chunk"              # std_msgs/Float32MultiArray, [H, A] layout
 ACTION_CHUNK_STAMP = "/robot_rl/action_chunk_stamp"  # std_msgs/Header: observation stamp + chunk checksum
 ESTOP = "/robot_rl/estop"                            # std_msgs/Bool, True latches the e-stop
+TRIGGER_ESTOP = "/robot_rl/trigger_estop"            # std_srvs/Trigger: latches the e-stop like ESTOP True
 CLEAR_ESTOP = "/robot_rl/clear_estop"                # std_srvs/Trigger
 POLICY_HEARTBEAT = "/robot_rl/heartbeat/policy"      # std_msgs/Header, published by policy_node
 PANEL_HEARTBEAT = "/robot_rl/heartbeat/panel"        # std_msgs/Header, published by the label panel

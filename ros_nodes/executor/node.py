@@ -2,8 +2,9 @@
 
 Inputs: ``/robot_rl/action_chunk`` + ``/robot_rl/action_chunk_stamp`` (paired by checksum, see
 robot_rl.ros_config.chunk_layout; action i of a chunk stamped t is sent at t + i / rate minus the
-spec's command-to-motion latency), the end-effector pose, ``/robot_rl/estop`` (latched until the
-``/robot_rl/clear_estop`` service clears it), heartbeats. Every control period (the spec's rate)
+spec's command-to-motion latency), the end-effector pose, ``/robot_rl/estop`` (std_msgs/Bool from any
+publisher, latched or volatile like ``ros2 topic pub``) or the ``/robot_rl/trigger_estop`` service
+(latched until the ``/robot_rl/clear_estop`` service clears it), heartbeats. Every control period (the spec's rate)
 a tick asks the :class:`~robot_rl.safety.watchdog.Watchdog` for the mode, takes the action due
 now from the :class:`~robot_rl.safety.schedule.ChunkSchedule`, makes it safe with
 :func:`~robot_rl.safety.limits.apply_ee_delta`, and publishes a PoseStamped target or a
@@ -24,6 +25,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64, Header, String
 from std_srvs.srv import Trigger
@@ -92,19 +94,28 @@ class ActionExecutor(Node):
             self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state, qos.SENSOR)
         else:
             self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
-        self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED)
+        for profile in qos.ESTOP_SUBSCRIPTIONS:  # every publisher's QoS matches one of them (ros_nodes.qos)
+            self.create_subscription(Bool, topics.ESTOP, self._on_estop, profile)
         for name in cfg.heartbeat_topics:
             self.create_subscription(Header, name, lambda _msg, n=name: self.watchdog.heartbeat(n, self._now()),
                                      qos.SENSOR)
         self.create_subscription(String, topics.EPISODE_EVENT, self._on_episode_event, qos.RELIABLE)
+        self.create_service(Trigger, topics.TRIGGER_ESTOP, self._on_trigger_estop)
         self.create_service(Trigger, topics.CLEAR_ESTOP, self._on_clear_estop)
+        # The robot's driver decides what QoS its command topics need: the standard parameters
+        # qos_overrides./<topic>.publisher.{reliability,durability,history,depth} may change it.
+        overridable = QoSOverridingOptions.with_default_policies()
         if cfg.command_type == "pose":
-            self.command_pub = self.create_publisher(PoseStamped, cfg.pose_command_topic, qos.RELIABLE)
+            self.command_pub = self.create_publisher(PoseStamped, cfg.pose_command_topic, qos.RELIABLE,
+                                                     qos_overriding_options=overridable)
         elif cfg.command_type == "twist":
-            self.command_pub = self.create_publisher(TwistStamped, cfg.twist_command_topic, qos.RELIABLE)
+            self.command_pub = self.create_publisher(TwistStamped, cfg.twist_command_topic, qos.RELIABLE,
+                                                     qos_overriding_options=overridable)
         else:
-            self.command_pub = self.create_publisher(JointTrajectory, cfg.joint_trajectory_topic, qos.RELIABLE)
-        self.gripper_pub = (self.create_publisher(Float64, cfg.gripper_command_topic, qos.RELIABLE)
+            self.command_pub = self.create_publisher(JointTrajectory, cfg.joint_trajectory_topic, qos.RELIABLE,
+                                                     qos_overriding_options=overridable)
+        self.gripper_pub = (self.create_publisher(Float64, cfg.gripper_command_topic, qos.RELIABLE,
+                                                  qos_overriding_options=overridable)
                             if cfg.gripper_command_topic and self.gripper_dim is not None else None)
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
         self.create_timer(self.period, self._tick)
@@ -203,11 +214,22 @@ class ActionExecutor(Node):
             self._refuse(Reason.BAD_JOINT_STATE, why)
 
     def _on_estop(self, msg: Bool) -> None:
+        self._estop(bool(msg.data), topics.ESTOP)
+
+    def _estop(self, asserted: bool, source: str) -> None:
         was = self.watchdog.estopped
-        self.watchdog.estop(bool(msg.data), self._now())
+        self.watchdog.estop(asserted, self._now())
         if self.watchdog.estopped and not was:
-            self.get_logger().error("E-STOP latched: no commands until /robot_rl/clear_estop")
+            self.get_logger().error(f"E-STOP latched (from {source}): no commands until {topics.CLEAR_ESTOP}")
             self._enter_stop()
+
+    def _on_trigger_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        was = self.watchdog.estopped
+        self._estop(True, topics.TRIGGER_ESTOP)
+        response.success = True
+        response.message = ("e-stop was already latched" if was else "e-stop latched") + \
+            f"; {topics.CLEAR_ESTOP} releases it"
+        return response
 
     def _on_episode_event(self, msg: String) -> None:
         # A new episode means the scene (and maybe the robot) was reset: never hold or finish a

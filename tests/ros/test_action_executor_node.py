@@ -4,6 +4,8 @@ spec's command latency moving every action's send time."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -66,6 +68,7 @@ class ExecutorHarness:
         self.heartbeat_pub = n.create_publisher(Header, topics.POLICY_HEARTBEAT, qos.SENSOR)
         self.estop_pub = n.create_publisher(Bool, topics.ESTOP, qos.LATCHED)
         self.clear = n.create_client(Trigger, topics.CLEAR_ESTOP)
+        self.trigger = n.create_client(Trigger, topics.TRIGGER_ESTOP)
         self.set_params = n.create_client(SetParameters, "/action_executor/set_parameters")
         n.create_timer(0.02, self._publish_inputs)
 
@@ -134,9 +137,11 @@ def ex(domain_id: int, node_logs: Path, tmp_path_factory: pytest.TempPathFactory
         ("action_executor", ["--params-file", str(params)]),
         # Every default (dry_run on); its own name, command topic and clear service.
         ("action_executor", ["-r", "__node:=dry_executor", "-r", f"{topics.CLEAR_ESTOP}:=/dry/clear_estop",
+                             "-r", f"{topics.TRIGGER_ESTOP}:=/dry/trigger_estop",
                              "-p", f"pose_command_topic:={DRY_TOPIC}"]),
         # Same limits, but its spec has a command latency (and its own command topic and clear service).
         ("action_executor", ["-r", "__node:=lat_executor", "-r", f"{topics.CLEAR_ESTOP}:=/lat/clear_estop",
+                             "-r", f"{topics.TRIGGER_ESTOP}:=/lat/trigger_estop",
                              "--params-file", str(lat_params)]),
     ]
     gen = start_nodes(nodes, env, node_logs)
@@ -330,6 +335,38 @@ def test_estop_latches_until_the_clear_service(ex):
     t0 = time.monotonic()
     ex.send_chunk(_chunk(dx=0.01))
     ex.probe.spin_until(lambda: len(_commands_after(ex, t0)) >= 3, 3.0, "commands after clearing")
+
+
+def _clear_after_guard(ex: ExecutorHarness) -> None:
+    ex.probe.spin_for(0.5)  # past estop_clear_guard_s (0.3 s)
+    cleared = ex.call(ex.clear, Trigger.Request())
+    assert cleared.success, cleared.message
+    ex.wait_mode("idle")
+
+
+def test_a_volatile_one_shot_publisher_like_ros2_topic_pub_stops_the_executor(ex, domain_id):
+    # `ros2 topic pub --once /robot_rl/estop std_msgs/Bool "data: true"`: default QoS (reliable,
+    # volatile, keep last 10), one message, then the process exits. A latched-only subscription
+    # never matches it (the executor before the fix stayed in its mode).
+    ex.wait_mode("idle")
+    pub = subprocess.run([sys.executable, str(Path(__file__).with_name("estop_pub_once.py")), topics.ESTOP],
+                         env=ros_env(domain_id, large_data=False), capture_output=True, text=True, timeout=60)
+    assert pub.returncode == 0, pub.stdout + pub.stderr
+    ex.wait_mode("estop", timeout=5.0)
+    assert ex.diag["action_executor"]["estop"] == "True"
+    _clear_after_guard(ex)
+
+
+def test_the_trigger_service_latches_the_estop_until_cleared(ex):
+    ex.wait_mode("idle")
+    reply = ex.call(ex.trigger, Trigger.Request())
+    assert reply.success and "latched" in reply.message, reply.message
+    ex.wait_mode("estop")
+    n = len(ex.commands)
+    ex.send_chunk(_chunk(dx=0.01))
+    ex.probe.spin_for(0.6)
+    assert ex.mode() == "estop" and len(ex.commands) == n  # latched: the fresh chunk moves nothing
+    _clear_after_guard(ex)
 
 
 def test_lost_heartbeat_stops(ex):

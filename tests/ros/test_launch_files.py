@@ -46,8 +46,11 @@ def parse_launch(path: Path) -> list[LaunchNode]:
     """The Node(...) actions of a launch file with their parameter files resolved to file names."""
     tree = ast.parse(path.read_text())
     files: dict[str, str] = {}     # variable -> "x.yaml" (last constant of its os.path.join)
+    dicts: dict[str, ast.Dict] = {}  # variable -> inline parameters, e.g. spec = {"spec": ...}
     defaults: dict[str, ast.AST] = {}  # launch argument -> default_value expression
     for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            dicts[node.targets[0].id] = node.value
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _call_name(node.value) == "join":
             last = node.value.args[-1]
             if isinstance(last, ast.Constant) and str(last.value).endswith(".yaml"):
@@ -70,6 +73,8 @@ def parse_launch(path: Path) -> list[LaunchNode]:
         kw = {k.arg: k.value for k in call.keywords}
         launch_node = LaunchNode(ast.literal_eval(kw["executable"]), ast.literal_eval(kw["name"]))
         for item in getattr(kw.get("parameters"), "elts", []):
+            if isinstance(item, ast.Name) and item.id in dicts:
+                item = dicts[item.id]
             if isinstance(item, ast.Dict):
                 launch_node.inline.update({ast.literal_eval(k): None for k in item.keys})
             else:

@@ -88,3 +88,60 @@ def test_runtime_changes_are_validated_and_static_fields_are_read_only(context):
     [ok] = node.set_parameters([Parameter("dry_run", value=False)])
     assert ok.successful and params.config.dry_run is False and seen[-1].dry_run is False
     node.destroy_node()
+
+
+def test_shared_sections_and_qos_overrides_are_accepted_but_an_own_typo_is_not(context, tmp_path):
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump({
+        "/**": {"ros__parameters": {"spec": "arm7_joint", "camera_name": "wrist",  # camera_name: the cameras'
+                                    "qos_overrides": {"/robot_rl/command/pose": {"publisher": {"depth": 5}}}}},
+        "exec_shared": {"ros__parameters": {"dry_run": False}},
+        "exec_typo": {"ros__parameters": {"dry_rnu": False}},
+    }))
+    args = ["--ros-args", "--params-file", str(path)]
+    node = Node("exec_shared", context=context, use_global_arguments=False, cli_args=args)
+    cfg = NodeParams(node, ExecutorConfig, args=args).config
+    assert (cfg.spec, cfg.dry_run) == ("arm7_joint", False)
+    node.destroy_node()
+    typo = Node("exec_typo", context=context, use_global_arguments=False, cli_args=args)
+    with pytest.raises(ConfigError, match="unknown parameter.*dry_rnu"):
+        NodeParams(typo, ExecutorConfig, args=args)
+    typo.destroy_node()
+    # -p is the node's own: an unknown name there is an error even if a shared section has it too.
+    own = Node("exec_shared", context=context, use_global_arguments=False, cli_args=[*args, "-p", "camera_name:=x"])
+    with pytest.raises(ConfigError, match="unknown parameter.*camera_name"):
+        NodeParams(own, ExecutorConfig, args=[*args, "-p", "camera_name:=x"])
+    own.destroy_node()
+
+
+@pytest.mark.ros
+def test_a_node_process_takes_a_shared_file_and_applies_qos_overrides(tmp_path, node_logs):
+    """The executor as launched: common.yaml-style `/**` section with another node's parameter and a
+    QoS override of its command publisher; then the same with a typo in its own section (exit 2)."""
+    from rclpy.qos import ReliabilityPolicy
+
+    from ros_harness import NodeProcess, Probe, ros_env
+    domain = random.randint(1, 200)
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump({
+        "/**": {"ros__parameters": {"spec": "tabletop", "camera_name": "wrist", "qos_overrides": {
+            "/robot_rl/command/pose": {"publisher": {"reliability": "best_effort", "depth": 3}}}}},
+        "action_executor": {"ros__parameters": {"dry_run": True}},
+    }))
+    proc = NodeProcess("action_executor", ["--params-file", str(path)], ros_env(domain, False), node_logs)
+    probe = Probe(domain, large_data=False)
+    try:
+        probe.spin_until(lambda: probe.node.get_publishers_info_by_topic("/robot_rl/command/pose") or not proc.alive(),
+                         30.0, "the executor's command publisher")
+        assert proc.alive(), proc.log()
+        [info] = probe.node.get_publishers_info_by_topic("/robot_rl/command/pose")
+        assert info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT  # (depth is not told over discovery)
+    finally:
+        probe.close()
+        proc.stop()
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"spec": "tabletop"}},
+                                    "action_executor": {"ros__parameters": {"dry_rnu": True}}}))
+    typo = NodeProcess("action_executor", ["--params-file", str(path)], ros_env(domain, False), node_logs)
+    assert typo.proc.wait(timeout=30) == 2
+    assert "unknown parameter(s) dry_rnu" in typo.log()
+    typo.stop()

@@ -67,3 +67,42 @@ def test_load_node_params_names_the_bad_field(tmp_path):
         load_node_params(path, "action_executor", ExecutorConfig)
     path.write_text("action_executor:\n  ros__parameters:\n    command_type: twist\n")
     assert load_node_params(path, "action_executor", ExecutorConfig).command_type == "twist"
+
+
+SHARED_FILE = {
+    "/**": {"ros__parameters": {"spec": "arm7_joint", "camera_name": "wrist",  # camera_name: another node's
+                                "qos_overrides": {"/robot_rl/command/pose": {"publisher": {"depth": 5}}}}},
+    "action_executor": {"ros__parameters": {"dry_run": False, "use_sim_time": True}},
+}
+
+
+def test_a_shared_section_gives_each_node_only_the_parameters_it_has(tmp_path):
+    import yaml
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump(SHARED_FILE))
+    cfg = load_node_params(path, "action_executor", ExecutorConfig)  # camera_name, qos_overrides, use_sim_time: fine
+    assert (cfg.spec, cfg.dry_run) == ("arm7_joint", False)
+    camera = load_node_params(path, "wrist_camera", NODE_CONFIGS["camera_node"])  # no spec field: not given one
+    assert camera.camera_name == "wrist"
+    # A misspelt name in the node's own section is still an error.
+    path.write_text(yaml.safe_dump({**SHARED_FILE, "action_executor": {"ros__parameters": {"dry_rnu": False}}}))
+    with pytest.raises(ConfigError, match="dry_rnu"):
+        load_node_params(path, "action_executor", ExecutorConfig)
+
+
+def test_standard_parameters_and_shared_only_names():
+    from robot_rl.ros_config.params_file import is_standard_parameter, shared_only_names
+    assert is_standard_parameter("qos_overrides./robot_rl/command/pose.publisher.depth")
+    assert is_standard_parameter("use_sim_time") and not is_standard_parameter("spec")
+    assert shared_only_names(SHARED_FILE, "action_executor") == {
+        "spec", "camera_name", "qos_overrides./robot_rl/command/pose.publisher.depth"}
+    both = {**SHARED_FILE, "action_executor": {"ros__parameters": {"spec": "tabletop"}}}
+    assert "spec" not in shared_only_names(both, "action_executor")  # also in its own section
+    assert node_section(both, "action_executor")["spec"] == "tabletop"  # the node's own section wins
+
+
+def test_params_files_are_read_from_the_ros_args_blocks():
+    from robot_rl.ros_config.params_file import params_files_in_args
+    argv = ["node", "--params-file", "not_ros.yaml", "--ros-args", "-r", "__node:=x", "--params-file", "a.yaml",
+            "-p", "k:=1", "--", "--params-file", "app.yaml", "--ros-args", "--params-file", "b.yaml"]
+    assert params_files_in_args(argv) == ["a.yaml", "b.yaml"]
