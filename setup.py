@@ -37,7 +37,6 @@ setup(
         "pyyaml>=6",
         "safetensors>=0.4",
         "tqdm>=4.66",
-        "rich>=13",
         "matplotlib>=3.8",
         "tensorboard>=2.14",
     ],

@@ -66,3 +66,45 @@ def test_spec_show_and_diff(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(other))
     assert main(["spec", "show", str(tmp_path / "bad.yaml")]) == 2
     assert "cameras[0].height: got -3" in capsys.readouterr().err
+
+
+def test_the_command_table_matches_every_register():
+    """`robot-rl --help` lists commands from robot_rl.cli.COMMANDS without importing them: it must say
+    what the registered commands say (entry point and one-line help)."""
+    from importlib.metadata import entry_points
+
+    from robot_rl.cli import CLI_ENTRY_POINTS, COMMANDS
+    registered = {}
+    for ep in entry_points(group=CLI_ENTRY_POINTS):
+        sub = argparse.ArgumentParser().add_subparsers()
+        ep.load()(sub)
+        registered.update({a.dest: (ep.name, a.help) for a in sub._choices_actions})
+    assert registered == COMMANDS
+
+
+HEAVY = ("torch", "zarr", "numpy", "cv2", "pydantic", "matplotlib", "rclpy", "mujoco", "yaml")
+
+
+@pytest.mark.parametrize("argv", [["--help"], [], ["--version"]])
+def test_help_imports_no_subcommand_dependency(argv):
+    """`robot-rl --help` must be quick: it imports none of the subcommands' dependencies (torch alone
+    takes seconds). Checked on sys.modules of a fresh interpreter, not with a clock."""
+    import subprocess
+    import sys
+    script = ("import sys\nfrom robot_rl.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "HEAVY []" in run.stdout, run.stdout[-300:]
+    if argv == ["--help"]:
+        assert "quickstart" in run.stdout and "calibrate-scale" in run.stdout  # every command is still listed
+
+
+def test_a_subcommand_loads_only_its_own_entry_point():
+    import subprocess
+    import sys
+    script = ("import sys\nfrom robot_rl.cli import main\ntry:\n    main(['up', '--help'])\nexcept SystemExit:\n"
+              "    pass\nprint('LOADED', sorted(m for m in ('torch', 'zarr', 'robot_rl.algorithms.sft_cli') "
+              "if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "usage: robot-rl up" in run.stdout and "LOADED []" in run.stdout, run.stdout[-300:] + run.stderr[-300:]
