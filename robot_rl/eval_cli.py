@@ -33,17 +33,12 @@ class RandomSampler:
 
 
 def save_video(result: EpisodeResult, out_dir: Path, fps: float) -> Path:
-    """One MP4 per episode: the cameras side by side at every policy decision."""
-    import cv2
+    """One H.264 MP4 per episode (robot_rl.video): the cameras side by side at every policy decision."""
+    from robot_rl.video import write_mp4
 
     frames = [np.concatenate([s.obs.images[c] for c in sorted(s.obs.images)], axis=1) for s in result.steps]
     path = out_dir / f"{result.job.context.task}_{result.job.context.init_id}_{'ok' if result.success else 'fail'}.mp4"
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for f in frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
+    return write_mp4(frames, path, fps)
 
 
 def run_scripted(suite: Suite, contexts: list[Context], noise: float, seed: int, on_episode: Any = None) -> list[EpisodeResult]:
@@ -183,5 +178,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the sampling policy, the random actions or the expert noise (default 0)")
     p.add_argument("--json", action="store_true", help="print the table as JSON (success_rate overall and per task)")
-    p.add_argument("--video", metavar="DIR", help="save one MP4 per episode (cameras side by side, one frame per decision)")
+    p.add_argument("--video", metavar="DIR", help="save one H.264 MP4 per episode (cameras side by side, one frame "
+                                                  "per decision; needs PyAV: pip install av)")
     p.set_defaults(func=_eval)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from test_trainer import TINY
 
@@ -42,6 +43,11 @@ def test_eval_tabletop_expert_with_video(tmp_path):
     assert table["per_task"]["stack_red_green"]["success_rate"] == 1.0
     videos = list((tmp_path / "v").glob("*.mp4"))
     assert len(videos) == 2 and all(v.stat().st_size > 1000 for v in videos)
+    av = pytest.importorskip("av")
+    for v in videos:  # H.264 (browsers play it; OpenCV's mp4v they do not)
+        with av.open(str(v)) as container:
+            assert container.streams.video[0].codec_context.name == "h264"
+            assert sum(1 for _ in container.decode(video=0)) >= 2  # one frame per policy decision
 
 
 def test_eval_wrong_spec_is_refused(tmp_path):
