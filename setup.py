@@ -4,6 +4,10 @@
 parameter files) and the node executables under lib/robot_rl; `pip install -e .[sim,ros,dev]`
 works anywhere. Runtime dependencies keep ranges for users; the exact CPU torch pin lives in the
 set-up script (scripts/setup.sh), not here.
+
+Python >= 3.11: zarr 3 (the rollout buffer) requires it. ROS 2 Jazzy and Kilted (Ubuntu 24.04,
+Python 3.12) are supported; Humble (Python 3.10) is not (README: "Supported platforms").
+The buffer needs zarr >= 3.1.6 (Array.with_config), which requires numpy >= 2.
 """
 
 from glob import glob
@@ -17,7 +21,7 @@ setup(
     version="0.1.0",
     description="LOOP (RLOO + PPO) fine-tuning of Vision-Language-Action policies in simulation and on ROS 2 robots",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # zarr>=3 requires Python >= 3.11
     packages=find_packages(include=["robot_rl", "robot_rl.*", "sim", "sim.*", "calibration", "calibration.*",
                                     "ros_nodes", "ros_nodes.*"]),
     package_data={"robot_rl": ["specs/*.yaml", "panel/static/*"], "sim": ["**/*.xml", "**/*.yaml", "**/*.npz"]},
@@ -30,9 +34,9 @@ setup(
         ("share/" + package_name + "/configs", glob("configs/*.yaml")),
     ],
     install_requires=[
-        "numpy>=1.26",
+        "numpy>=2",  # zarr>=3.1.6 requires it
         "torch>=2.4",
-        "zarr>=3.1,<4",
+        "zarr>=3.1.6,<4",  # the buffer writer uses Array.with_config (new in 3.1.6; 3.1.6 requires numpy>=2)
         "pydantic>=2.6,<3",
         "pyyaml>=6",
         "safetensors>=0.4",
