@@ -10,11 +10,18 @@ Python 3.12) are supported; Humble (Python 3.10) is not (README: "Supported plat
 The buffer needs zarr >= 3.1.6 (Array.with_config), which requires numpy >= 2.
 """
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 package_name = "robot_rl"
+
+# colcon runs this file with the Python that runs colcon (/usr/bin/python3 for the apt colcon), and
+# the node scripts get that Python's shebang, which lacks torch and the rest. ROBOT_RL_PYTHON names
+# the interpreter the scripts should run instead (a venv's python; README "Install in a ROS 2
+# workspace"); setuptools writes console-script shebangs from build_scripts' executable.
+_script_python = os.environ.get("ROBOT_RL_PYTHON", "")
 
 setup(
     name=package_name,
@@ -108,5 +115,6 @@ setup(
             "tabletop = sim.tabletop.suite:TabletopSuite",
         ],
     },
+    options={"build_scripts": {"executable": _script_python}} if _script_python else {},
     zip_safe=False,
 )

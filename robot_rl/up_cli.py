@@ -29,28 +29,57 @@ from robot_rl.ros_config.graph import GraphConfig, apply_overrides, load_graph, 
 
 log = logging.getLogger(__name__)
 
-GRAPH_DIRS = [Path(__file__).resolve().parents[1] / "launch" / "graphs",   # source checkout
-              Path(sys.prefix) / "share" / "robot_rl" / "launch" / "graphs"]  # installed package share
+PACKAGE = "robot_rl"
+
+
+def ament_prefixes(package: str = PACKAGE) -> list[Path]:
+    """Install prefixes on ``AMENT_PREFIX_PATH`` whose ament index registers ``package``, in order.
+
+    The ament resource index is a marker file ``PREFIX/share/ament_index/resource_index/packages/
+    PACKAGE`` (what ament_index_python's get_package_prefix reads); a sourced colcon workspace or
+    ROS install puts its prefixes on ``AMENT_PREFIX_PATH``.
+    """
+    out = []
+    for entry in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if entry and (Path(entry) / "share" / "ament_index" / "resource_index" / "packages" / package).is_file():
+            out.append(Path(entry))
+    return out
+
+
+def graph_dirs() -> list[Path]:
+    """Where graph names are looked up: the ament index (a sourced workspace) first, then the
+    source checkout, then the package share of a pip install (``sys.prefix/share``)."""
+    return [*(p / "share" / PACKAGE / "launch" / "graphs" for p in ament_prefixes()),
+            Path(__file__).resolve().parents[1] / "launch" / "graphs",
+            Path(sys.prefix) / "share" / PACKAGE / "launch" / "graphs"]
 
 
 def find_graph(name_or_path: str) -> Path:
-    """A graph file by path, or by name from ``launch/graphs/NAME.yaml``."""
+    """A graph file by path, or by name from ``launch/graphs/NAME.yaml`` (see :func:`graph_dirs`)."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    for d in GRAPH_DIRS:
+    dirs = graph_dirs()
+    for d in dirs:
         if (d / f"{name_or_path}.yaml").is_file():
             return d / f"{name_or_path}.yaml"
-    known = sorted({p.stem for d in GRAPH_DIRS if d.is_dir() for p in d.glob("*.yaml")})
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
     raise ConfigError(f"no graph file {name_or_path!r}; give a path or one of: {', '.join(known) or 'none found'}")
 
 
 def find_executable(name: str) -> str:
-    """The console script ``name`` next to this interpreter, else on PATH."""
+    """The node executable ``name``: ``PREFIX/lib/robot_rl/NAME`` of the ament index (a sourced colcon
+    workspace, where ``ros2 run`` finds it too), else the console script next to this interpreter,
+    else on PATH."""
+    for prefix in ament_prefixes():
+        candidate = prefix / "lib" / PACKAGE / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
     local = Path(sys.executable).parent / name
     found = str(local) if local.exists() else shutil.which(name)
     if not found:
-        raise ConfigError(f"executable '{name}' not found; install the package (pip install -e .)")
+        raise ConfigError(f"executable '{name}' not found; install the package (pip install -e .) or source the "
+                          "colcon workspace that built it (AMENT_PREFIX_PATH)")
     return found
 
 
@@ -110,6 +139,8 @@ def _up(args: argparse.Namespace) -> int:
     validate_graph(graph, path.parent, NODE_CONFIGS)
     if args.check:
         print(f"{path}: {len(graph.nodes)} nodes, parameters valid: {', '.join(n.name for n in graph.nodes)}")
+        for exe in sorted({n.executable for n in graph.nodes}):
+            print(f"  {exe}: {find_executable(exe)}")
         return 0
     # The graph's env holds defaults; a variable already set in the caller's environment wins.
     env = dict(graph.env, **os.environ)

@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libusb: pyrealsense2; libosmesa6/libegl: MuJoCo CPU rendering; chromium: the operator panel tests.
-SYSTEM_PACKAGES=(libusb-1.0-0 libosmesa6 libegl1 libegl-mesa0 libgl1 chromium chromium-driver)
+# libusb: pyrealsense2; libosmesa6/libegl: MuJoCo CPU rendering; chromium: the operator panel tests;
+# colcon + ROS packaging helpers: `colcon build` of this ament_python package (tests/test_colcon_install.py).
+SYSTEM_PACKAGES=(libusb-1.0-0 libosmesa6 libegl1 libegl-mesa0 libgl1 chromium chromium-driver
+                 colcon python3-colcon-ros python3-colcon-python-setup-py python3-catkin-pkg
+                 python3-ament-package python3-ament-index)
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 
