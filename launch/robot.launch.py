@@ -31,6 +31,9 @@ def _common_spec(path):
 
 
 def generate_launch_description():
+    # common.yaml comes after each node's own file: rclpy applies a node's parameter sections in the
+    # order they first appear, and the launch arguments below (written by launch_ros as a `/**`
+    # section) must come after the node's file to override it (launch/config/common.yaml).
     share = get_package_share_directory("robot_rl")
     common_yaml = os.path.join(share, "launch", "config", "common.yaml")
     cameras_yaml = os.path.join(share, "launch", "config", "cameras.yaml")
@@ -57,15 +60,15 @@ def generate_launch_description():
         # Image topics over Fast DDS need the large-data transports (docs/ros.md).
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         Node(package="robot_rl", executable="camera_node", name="agentview_camera", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("cameras_params")]),
+             parameters=[LaunchConfiguration("cameras_params"), common_yaml]),
         Node(package="robot_rl", executable="camera_node", name="wrist_camera", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("cameras_params")]),
+             parameters=[LaunchConfiguration("cameras_params"), common_yaml]),
         Node(package="robot_rl", executable="policy_node", name="policy_node", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("policy_params"), spec,
+             parameters=[LaunchConfiguration("policy_params"), common_yaml, spec,
                          {"checkpoint": LaunchConfiguration("checkpoint")}]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("executor_params"), spec, {"dry_run": dry_run}]),
+             parameters=[LaunchConfiguration("executor_params"), common_yaml, spec, {"dry_run": dry_run}]),
         # The operator panel: http://127.0.0.1:8080/ by default (docs/panel.md).
         Node(package="robot_rl", executable="success_label_node", name="success_label_node", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("label_params"), spec]),
+             parameters=[LaunchConfiguration("label_params"), common_yaml, spec]),
     ])

@@ -27,6 +27,9 @@ def _common_spec(path):
 
 
 def generate_launch_description():
+    # common.yaml comes after each node's own file: rclpy applies a node's parameter sections in the
+    # order they first appear, and the launch arguments below (written by launch_ros as a `/**`
+    # section) must come after the node's file to override it (launch/config/common.yaml).
     share = get_package_share_directory("robot_rl")
     common_yaml = os.path.join(share, "launch", "config", "common.yaml")
     sim_yaml = os.path.join(share, "launch", "config", "sim_robot.yaml")
@@ -46,11 +49,11 @@ def generate_launch_description():
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         SetEnvironmentVariable("MUJOCO_GL", "egl"),
         Node(package="robot_rl", executable="sim_robot_node", name="sim_robot", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("sim_params")]),
+             parameters=[LaunchConfiguration("sim_params"), common_yaml]),
         Node(package="robot_rl", executable="policy_node", name="policy_node", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("policy_params"), spec,
+             parameters=[LaunchConfiguration("policy_params"), common_yaml, spec,
                          {"checkpoint": LaunchConfiguration("checkpoint"),
                           "buffer_path": LaunchConfiguration("buffer_path")}]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
-             parameters=[common_yaml, LaunchConfiguration("executor_params"), spec]),
+             parameters=[LaunchConfiguration("executor_params"), common_yaml, spec]),
     ])

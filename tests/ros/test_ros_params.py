@@ -145,3 +145,33 @@ def test_a_node_process_takes_a_shared_file_and_applies_qos_overrides(tmp_path, 
     assert typo.proc.wait(timeout=30) == 2
     assert "unknown parameter(s) dry_rnu" in typo.log()
     typo.stop()
+
+
+@pytest.mark.parametrize("graph_name", ["robot", "sim_robot"])
+def test_rclpy_and_the_graph_check_agree_on_every_nodes_parameters(context, graph_name):
+    """What `robot-rl up` validates is what the node gets: the same files in the same order plus --set
+    overrides, through rclpy's own argument parsing. A shared `/**` file before a node's file made
+    rclpy apply `-p` overrides before that file (checkpoint ignored): this is the check for it."""
+    from pathlib import Path
+
+    from robot_rl.ros_config import NODE_CONFIGS
+    from robot_rl.ros_config.graph import apply_overrides, load_graph, node_command, resolve_params, validate_graph
+    path = Path(__file__).resolve().parents[2] / "launch" / "graphs" / f"{graph_name}.yaml"
+    graph = load_graph(path)
+    sets = {f"{n.name}.{field}": value for n in graph.nodes for field, value in
+            (("spec", "arm7_joint"), ("checkpoint", "/tmp/ckpt"), ("dry_run", False), ("fps", 15), ("port", 0))
+            if field in NODE_CONFIGS[n.executable].model_fields}
+    graph = apply_overrides(graph, sets)
+    expected = validate_graph(graph, path.parent, NODE_CONFIGS)
+    params = resolve_params(graph, path.parent)
+    for n in graph.nodes:
+        args = node_command(n, n.executable, params[n.name])[1:]  # --ros-args -r __node:=NAME --params-file ... -p ...
+        node = Node(f"unused_{n.name}", context=context, cli_args=args, use_global_arguments=False)
+        try:
+            got = NodeParams(node, NODE_CONFIGS[n.executable], args=args).config
+        finally:
+            node.destroy_node()
+        assert got == expected[n.name], n.name
+        for key, value in sets.items():
+            if key.startswith(f"{n.name}."):
+                assert getattr(got, key.split(".", 1)[1]) == value, key  # every override reached the node
