@@ -15,7 +15,7 @@ from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.errors import ConfigError
 from robot_rl.robot.commands import check_commandable, hold_action, pose_target_to_action, twist_to_action
 from robot_rl.robot.episodes import EpisodeBook, EventRejected
-from robot_rl.robot.observation import ObservationInputs, check_image, resize_nearest
+from robot_rl.robot.observation import ObservationInputs, check_image
 from robot_rl.robot.proprio import ProprioMap, RobotState, default_proprio_sources
 from robot_rl.ros_config import NODE_CONFIGS
 from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
@@ -122,9 +122,11 @@ def test_images_are_checked_and_optionally_resized(small_spec):
         check_image(small_spec, "wrist", np.zeros((16, 8, 3), np.uint8), resize=False)
     with pytest.raises(ValueError, match="RGB uint8"):
         check_image(small_spec, "wrist", np.zeros((8, 8), np.uint16), resize=True)
-    big = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
-    np.testing.assert_array_equal(resize_nearest(big, 8, 8), big[::2, ::2])
-    assert check_image(small_spec, "wrist", big, resize=True).shape == (8, 8, 3)
+    wide = np.zeros((12, 16, 3), np.uint8)
+    wide[:, 2:14] = 200  # the centred 12x12 square: what the crop keeps
+    np.testing.assert_array_equal(check_image(small_spec, "wrist", wide, resize=True), np.full((8, 8, 3), 200, np.uint8))
+    with pytest.raises(ValueError, match="smaller than"):
+        check_image(small_spec, "wrist", np.zeros((6, 16, 3), np.uint8), resize=True)  # 6x6 after the crop
 
 
 # ---- episode events -----------------------------------------------------------------------------
