@@ -65,6 +65,26 @@ def test_proprio_map_names_every_mistake(spec):
         ProprioMap(spec, TABLETOP_SOURCES).from_robot(RobotState(np.zeros(3), np.array([0, 0, 0, 1.0]), {}))
 
 
+@pytest.mark.parametrize("source, driver, expected", [
+    ("joints:panda_finger_joint1 from 0..0.04 to -1..1", {"panda_finger_joint1": 0.04}, 1.0),  # Franka: open
+    ("joints:panda_finger_joint1 from 0..0.04 to -1..1", {"panda_finger_joint1": 0.0}, -1.0),
+    ("joints:finger_joint from 0..0.8 to 1..-1", {"finger_joint": 0.8}, -1.0),  # Robotiq 2F-85: closed
+    ("joints:finger_joint from 0..0.8 to 1..-1", {"finger_joint": 0.2}, 0.5),
+])
+def test_gripper_units_map_onto_the_spec_range_and_back(spec, source, driver, expected):
+    pmap = ProprioMap(spec, [*TABLETOP_SOURCES[:2], f"gripper={source}"])
+    state = RobotState(np.zeros(3), np.array([0, 0, 0, 1.0]), driver)
+    assert pmap.from_robot(state)[6] == pytest.approx(expected)
+    assert pmap.to_robot(pmap.from_robot(state)).joints == pytest.approx(driver)
+
+
+@pytest.mark.parametrize("bad", ["joints:f from 0..0.04", "joints:f from 0..0 to -1..1", "joints:f from a..b to -1..1",
+                                 "joints:f from 0..0.04 to -1"])
+def test_bad_gripper_maps_are_refused_with_the_syntax(spec, bad):
+    with pytest.raises(ConfigError, match="from LOW..HIGH to LOW..HIGH"):
+        ProprioMap(spec, [*TABLETOP_SOURCES[:2], f"gripper={bad}"])
+
+
 # ---- commands -----------------------------------------------------------------------------------
 
 def test_pose_target_becomes_the_delta_towards_it(spec):
