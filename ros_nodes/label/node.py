@@ -221,7 +221,7 @@ class LabelNode(Node):
             mine = self.machine.active is not None and self.machine.active.episode_id == ack.episode_id
             self.machine.on_ack(ack, self._now())
         if mine and ack.status != "recording":
-            self.get_logger().warning(f"policy_node {ack.status} episode '{ack.episode_id}': {ack.reason}")
+            self.get_logger().warning(f"policy_node answered {ack.status} for episode '{ack.episode_id}': {ack.reason}")
         elif mine:
             self.get_logger().info(f"policy_node records episode '{ack.episode_id}' ({ack.instruction!r}, "
                                    f"policy v{ack.policy_version})")
