@@ -4,7 +4,7 @@
 
     idle --Start--> running --Success/Failure/Abort--> pending --undo window over--> idle  (end event published)
                       |                                   |--Undo--> running           (nothing was published)
-                      |--time limit--> idle  (failure with timeout=true published at once)
+                      |--time limit--> idle  (failure with timeout=true published at once; abort if not recording)
                       '--E-stop------> idle  (estop event published at once; e-stop latched)
     pending --Start/Skip--> the pending label is published first, then the start / skip request
     pending --E-stop------> an estop event instead of the label (the robot was still in the episode)
@@ -297,7 +297,10 @@ class PanelMachine:
             self.revision += 1
         limit = self.config.time_limit_s
         if self.active is not None and self.active.own and limit > 0 and now - self.active.started_at >= limit:
-            lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+            if self.active.recording:
+                lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+            else:  # not in the buffer: a usable failure would be counted for a rollout nobody recorded
+                lbl = Label(self.active, "abort", self.active.operator, now, note="time limit, not recorded")
             self.active = None
             self.last_label = lbl
             out.add(self._publish(lbl))

@@ -384,3 +384,12 @@ def test_a_scheduled_group_without_instruction_is_not_started():
     m.on_schedule(HwSchedule(group_size=2, status="collecting", current=0,
                              groups=[HwGroup(group_id="c3-g0", context_id="pick_red/1")]))
     refused(m, "start", 0.0, "group 'c3-g0' has no instruction")
+
+
+def test_the_time_limit_aborts_an_episode_that_is_not_recorded():
+    m = machine(time_limit_s=10.0)
+    cmd(m, "start", 0.0, recorded=False)
+    before = m.progress_text()
+    (end,) = m.tick(10.0).events
+    assert (end.event, end.timeout, end.note) == ("abort", False, "time limit, not recorded")
+    assert m.progress_text() == before  # nothing counted: Start re-opens the same rollout
