@@ -192,9 +192,10 @@ class PolicyNode(Node):
         except ConfigError as err:
             self._reject("bad_event", str(err))
             return
-        if event.event == "start":
+        active = self.book.active
+        if event.event == "start" and not (active is not None and active.start.episode_id == event.episode_id):
             # A policy loaded during the last episode takes over now, before the version is fixed: the
-            # episode is recorded with the version that samples it.
+            # episode is recorded with the version that samples it (a duplicate start changes nothing).
             self._swap_pending()
         version = int(self.runner.version) if self.runner else -1
         refusal = ""
