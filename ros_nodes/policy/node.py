@@ -4,10 +4,10 @@ Inputs: ``<cam>/image_raw`` for every spec camera, ``/joint_states`` and the end
 (mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/episode_event`` (a start carries
 the episode's instruction) and ``/robot_rl/instruction`` (latched; only for ``act_outside_episodes``).
 Every start event is answered on ``/robot_rl/episode_ack`` (recording / acting / refused with the
-reason; robot_rl.ros_config.episode_event). Every control period (the spec's rate) it publishes a heartbeat and,
-every ``replan_every`` ticks, a decision becomes due: with ``act_on: frame`` it is taken as soon as
-every camera has delivered a frame after the tick (at most half a period later), with ``tick`` at
-the tick itself (robot_rl.robot.trigger). It acts if every input is fresh: samples a chunk,
+reason; robot_rl.ros_config.episode_event). Every control period (the spec's rate) it publishes a
+heartbeat and, every ``replan_every`` ticks, a decision becomes due: with ``act_on: frame`` it is
+taken as soon as every camera has delivered a frame after the tick (at most half a period later),
+with ``tick`` at the tick itself (robot_rl.robot.trigger). It acts if every input is fresh: samples a chunk,
 publishes it with ``chunk_to_msgs`` stamped with the observation's capture time (image stamps
 minus the spec's camera latency), and records the step. If it cannot act it publishes nothing and
 says why (``/diagnostics`` ``not_acting.<reason>``, rate-limited log). The logic lives in

@@ -5,8 +5,8 @@ for every spec camera (``camera_rate_hz``), ``/joint_states`` and the end-effect
 (``state_rate_hz``, from the env's proprio through ``proprio_sources``), all stamped now (the sim
 world does not change between control steps). Like real drivers it streams from launch, in every
 mode: the env is reset to the first scheduled context at start-up, so an operator sees the scene
-before the first Start; between episodes the last scene is held and streamed on. Every control period (the spec's rate) it steps
-the env once with the action the latest executor command asks for (robot_rl.robot.commands:
+before the first Start; between episodes the last scene is held and streamed on. Every control
+period (the spec's rate) it steps the env once with the action the latest executor command asks for (robot_rl.robot.commands:
 pose target -> delta towards it; twist -> twist x period; gripper held), and reports the outcome
 on ``/robot_rl/episode_event``: ``success`` (label_source sim) when the env says so, ``failure``
 with ``timeout`` when the episode limit is reached. With ``report_success: false`` it publishes

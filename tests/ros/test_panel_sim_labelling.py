@@ -144,6 +144,10 @@ def shown(page) -> dict[str, str]:
             for k in ("instruction", "context", "group", "episode-id", "episode-status", "progress")}
 
 
+def last_label(page) -> str:
+    return page.inner_text("[data-testid=last-label]")
+
+
 def start_and_wait_recording(rig: Rig, how: str) -> dict[str, str]:
     """Press Start, wait until the page says recording and the policy recorded steps; what the page shows."""
     page = rig.page
@@ -179,12 +183,12 @@ def test_labels_land_in_the_buffer_exactly_as_the_page_showed_them(rig):
     page = rig.page
     first = start_and_wait_recording(rig, "key")          # the very first Start of this graph
     page.keyboard.press("y")
-    wait_until(lambda: page.inner_text("[data-testid=last-label]").startswith(f"success · {first['episode-id']} · ana"),
-               10, "the success label on the page")
+    wait_until(lambda: last_label(page).startswith(f"success · {first['episode-id']} · ana"), 10,
+               "the success label on the page")
     second = start_and_wait_recording(rig, "button")      # publishes the pending success first
     page.click("[data-testid=btn-failure]")
-    wait_until(lambda: page.inner_text("[data-testid=last-label]").startswith(f"failure · {second['episode-id']} · ana"),
-               10, "the failure label on the page")
+    wait_until(lambda: last_label(page).startswith(f"failure · {second['episode-id']} · ana"), 10,
+               "the failure label on the page")
     assert (first["context"], first["instruction"]) == ("pick_red/0", "pick up the red cube")
     assert (second["context"], second["instruction"]) == ("pick_blue/1", "pick up the blue cube")
     assert first["group"] != second["group"]
