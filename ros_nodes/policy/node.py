@@ -374,7 +374,7 @@ class PolicyNode(Node):
             ms = np.asarray(samples) * 1e3
             for q in (50, 99):
                 values[f"{name}_p{q}_ms"] = f"{np.percentile(ms, q):.2f}" if len(ms) else ""
-        values.update({k: v for k, v in self.stats.items() if k.startswith("episodes_")})
+        values.update({k: v for k, v in self.stats.items() if k.startswith(("episodes_", "starts_"))})
         values.update(dict(counts))
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: policy",
                                                self.cfg.checkpoint, level, message, values))
