@@ -96,8 +96,12 @@ class ObservationInputs:
             return Problem(f"future_{key}", f"{key} is stamped {-age:.3f} s in the future (clock skew?)")
         return None
 
-    def problems(self, now: float) -> list[Problem]:
-        """Everything that stops acting now; empty when every input is present and fresh."""
+    def problems(self, now: float, instruction: str | None = None) -> list[Problem]:
+        """Everything that stops acting now; empty when every input is present and fresh.
+
+        ``instruction``: the running episode's (from its start event); None = outside an episode, the
+        latched ``/robot_rl/instruction`` (:attr:`instruction`) is needed.
+        """
         out = []
         for cam in self.spec.camera_names:
             if cam not in self.images:
@@ -118,7 +122,7 @@ class ObservationInputs:
                 missing = [j for j in self.proprio_map.joint_names if j not in self.joints[0]]
                 if missing:
                     out.append(Problem("missing_joints", f"joint states lack {', '.join(missing)}"))
-        if not self.instruction:
+        if not (instruction or self.instruction):
             out.append(Problem("no_instruction", "no instruction (publish one on /robot_rl/instruction)"))
         return out
 
