@@ -55,7 +55,8 @@ class Backend:
     """The node's backend role, minus ROS: a locked PanelMachine."""
 
     def __init__(self) -> None:
-        self.machine = PanelMachine(LabelNodeConfig(undo_window_s=0.0, contexts=["pick_red/0"]))
+        self.machine = PanelMachine(LabelNodeConfig(undo_window_s=0.0, contexts=["pick_red/0"],
+                                                      instructions=["pick_red=pick up the red cube"]))
         self.lock = threading.Lock()
         self.server = None
 

@@ -58,13 +58,14 @@ def measure(policy, args) -> tuple[dict, str]:
     """{runner: (b1 p50 ms, b1 p99 ms, batched obs/s)} for torch eager and onnxruntime, and the ort provider."""
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(policy, Path(tmp) / "policy.onnx")
-        runners = {"torch eager": TorchRunner(policy, device="cpu"),
-                   "onnxruntime": OnnxRunner(onnx_path, device="cpu", threads=args.threads)}
+        runners = {"torch eager": TorchRunner(policy, device=args.device),
+                   "onnxruntime": OnnxRunner(onnx_path, device=args.device, threads=args.threads)}
         one, many = example_batch(policy, 1), example_batch(policy, args.batch, seed=1)
         rows = {}
         for name, runner in runners.items():
-            lat = latency_ms(runner.act, one, args.iters)
-            rows[name] = (np.percentile(lat, 50), np.percentile(lat, 99), throughput(runner.act, many, args.batch))
+            act = lambda obs, runner=runner: runner.act(obs).cpu()  # a control loop needs the chunk on the host
+            lat = latency_ms(act, one, args.iters)
+            rows[name] = (np.percentile(lat, 50), np.percentile(lat, 99), throughput(act, many, args.batch))
     return rows, runners["onnxruntime"].provider
 
 
@@ -73,7 +74,7 @@ def report(title: str, policy, rows: dict, provider: str, args) -> None:
     spec = policy.spec
     print(f"{title} ({policy.head_kind} head, {n_params / 1e6:.2f} M params), "
           f"{len(spec.cameras)} cameras {spec.cameras[0].width}x{spec.cameras[0].height}, chunk {spec.chunk_length}x{spec.action_dim}, "
-          f"{args.threads} threads, {args.iters} iterations, provider {provider}")
+          f"{args.threads} threads, {args.iters} iterations, torch on {args.device}, onnxruntime provider {provider}")
     print(f"{'runner':<14}{'b1 p50 ms':>11}{'b1 p99 ms':>11}{f'b{args.batch} obs/s':>13}")
     for name, (p50, p99, tput) in rows.items():
         print(f"{name:<14}{p50:>11.2f}{p99:>11.2f}{tput:>13.0f}")
@@ -92,6 +93,9 @@ def main() -> None:
     ap.add_argument("--policies", default="tiny,hf",
                     help="comma-separated: tiny (the default tiny VLA), hf (a tiny random SigLIP + Llama hf VLA)")
     ap.add_argument("--checkpoint", help="benchmark this checkpoint instead of the fresh policies")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "auto", "cuda"],
+                    help="runner device: cpu (default, the goals above), auto or cuda (torch on CUDA, onnxruntime's "
+                         "CUDA provider when onnxruntime-gpu is installed; the provider line says which ran)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.transforms import R_to_quat_xyzw
+from robot_rl.robot.image_fit import fit_intrinsics
 
 _OPTICAL_TO_MUJOCO = np.diag([1.0, -1.0, -1.0])
 _PIXEL_PITCH_M = 1e-5  # sensorsize only fixes units: any pitch gives the same image
@@ -74,18 +75,20 @@ def mujoco_camera(
     """The MuJoCo camera that sees what the calibrated camera sees, rendered at ``image_size``.
 
     ``K``: intrinsics for images of ``calib_size = (W, H)``. ``image_size``: the simulator's render
-    size (default: ``calib_size``); the real image is assumed resized to it (as the camera node does).
-    ``fovy`` is the vertical field of view, ``2 atan(H / (2 fy))``, unchanged by resizing.
+    size (default: ``calib_size``). The real frame reaches the policy fitted to that size by the policy
+    node (centre crop to its aspect, then area resize: ``robot_rl.robot.image_fit``), so the intrinsics
+    get the same crop and scale (:func:`~robot_rl.robot.image_fit.fit_intrinsics`). ``fovy`` is the
+    vertical field of view of the cropped frame, ``2 atan(h_crop / (2 fy))``, unchanged by resizing.
     """
     T = np.asarray(T_parent_cam, dtype=np.float64)
     if T.shape != (4, 4) or not np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-6):
         raise ValueError("T_parent_cam must be a 4x4 rigid transform")
     image_size = tuple(image_size or calib_size)
-    Ks = scale_intrinsics(K, calib_size, image_size)
+    Ks = fit_intrinsics(K, calib_size, image_size)
     W, H = image_size
     R = T[:3, :3] @ _OPTICAL_TO_MUJOCO
     x, y, z, w = R_to_quat_xyzw(R)
-    fovy = math.degrees(2.0 * math.atan(calib_size[1] / (2.0 * float(K[1, 1]))))
+    fovy = math.degrees(2.0 * math.atan(H / (2.0 * float(Ks[1, 1]))))
     # MuJoCo shifts the frustum by principalpixel (x right, y up): cx = (W-1)/2 - px, cy = (H-1)/2 - py.
     principal = ((W - 1) / 2.0 - Ks[0, 2], (H - 1) / 2.0 - Ks[1, 2])
     return MujocoCamera(

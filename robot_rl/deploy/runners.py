@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_rl.devices import exact_float32, resolve_device
 from robot_rl.errors import ConfigError
 from robot_rl.policies.base import Policy
 from robot_rl.policies.batch import ObsBatch, as_obs_batch, check_obs_batch
@@ -48,7 +49,11 @@ def instruction_tokenizer(info: dict[str, Any], path: Path) -> Any:
 
 
 class Runner(abc.ABC):
-    """A deployable policy: ``sample``/``act`` on observation batches; ``spec``, ``version``, ``provider``."""
+    """A deployable policy: ``sample``/``act`` on observation batches; ``spec``, ``version``, ``provider``.
+
+    Whatever device computes the chunk, ``sample`` and ``act`` return CPU tensors: the caller sends them to a
+    robot or a buffer, and every runner then looks the same to it.
+    """
 
     spec: EmbodimentSpec
     version: int
@@ -62,27 +67,20 @@ class Runner(abc.ABC):
     def sample(self, obs: ObsBatch | Any, temperature: float = 1.0, generator: torch.Generator | None = None) -> PolicySample:
         """Sample a chunk (B, H, A) in spec units plus what is needed to score it again (see PolicySample)."""
         with torch.no_grad():
-            return self.distribution(obs, temperature).sample(generator)
+            return self.distribution(obs, temperature).sample(generator).to("cpu")
 
     def act(self, obs: ObsBatch | Any) -> torch.Tensor:
         """Deterministic chunk (B, H, A) in spec units."""
         with torch.no_grad():
-            return self.distribution(obs, 1.0).mode()
-
-
-def _torch_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: got {device!r} but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return torch.device(device)
+            return self.distribution(obs, 1.0).mode().cpu()
 
 
 class TorchRunner(Runner):
     """A policy checkpoint run in torch (CUDA when available with ``device="auto"``)."""
 
     def __init__(self, policy: Policy, device: str = "auto") -> None:
-        dev = _torch_device(device)
+        dev = resolve_device(device)
+        exact_float32(dev)  # the log-probs it returns are rescored by a learner, maybe on another device
         self.policy = policy.to(dev).eval()
         self.spec, self.version, self.head_kind = policy.spec, policy.version, policy.head_kind
         self.provider = f"torch-{dev.type}"

@@ -4,10 +4,24 @@
 
     idle --Start--> running --Success/Failure/Abort--> pending --undo window over--> idle  (end event published)
                       |                                   |--Undo--> running           (nothing was published)
-                      |--time limit--> idle  (failure with timeout=true published at once)
+                      |--time limit--> idle  (failure with timeout=true published at once; abort if not recording)
                       '--E-stop------> idle  (estop event published at once; e-stop latched)
     pending --Start/Skip--> the pending label is published first, then the start / skip request
     pending --E-stop------> an estop event instead of the label (the robot was still in the episode)
+
+    The policy node answers each start (``/robot_rl/episode_ack``, :meth:`PanelMachine.on_ack`); a
+    running episode is labelled only once it is recording:
+
+    running(waiting) --ack recording---------> running(recording)   Success/Failure allowed
+                     --ack acting------------> running(acting)      acts, records nothing: Abort only
+                     --ack refused-----------> idle                 shown as refused, with the reason
+                     --ack_timeout_s, no ack-> running(no_answer)   Abort only; a late ack still counts
+
+Why labels wait for the acknowledgement: a start the policy node refused (no policy loaded, no
+instruction) or never received records nothing, so a label for it would reach no buffer while the
+page looked as if it had. The start event carries the context's instruction (hw-train's schedule,
+or ``instructions`` for the panel's own ``contexts``): the policy node takes nothing from a
+separately latched topic, which could still hold the previous context's instruction.
 
 Why a pending label rather than publish-then-undo: the policy node commits an episode to the
 rollout buffer when its end event arrives, and a committed episode is never rewritten (hw-train
@@ -30,10 +44,11 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from robot_rl.env import Context
 from robot_rl.errors import ConfigError
 from robot_rl.panel.commands import PanelCommand, PanelError
 from robot_rl.panel.records import USABLE, Episode, Label, Outputs
-from robot_rl.ros_config.episode_event import EpisodeEvent
+from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
 from robot_rl.ros_config.hw_schedule import HwGroup, HwRequest, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
 
@@ -86,7 +101,8 @@ class PanelMachine:
         self.usable: Counter[str] = Counter()        # usable labels this panel saw per group id
         self._base: dict[str, int] = {}              # group id -> rollouts_done when first seen in a schedule
         self._last_usable: dict[str, float] = {}     # group id -> when its last usable label was published
-        self.instruction = ""
+        self.refused: OrderedDict[str, str] = OrderedDict()  # episode_id -> why policy_node refused its start
+        self.last_refused: tuple[Episode, str] | None = None  # shown until the next start
         self.policy_version = -1
         self.estop = False
         self._estop_pressed_at = float("-inf")
@@ -124,6 +140,9 @@ class PanelMachine:
         current = self.active or (self.pending.episode if self.pending else None)
         if current is not None and current.episode_id == cmd.episode_id:
             return
+        if cmd.episode_id in self.refused:
+            raise PanelError(f"episode '{cmd.episode_id}' was not recorded: policy_node refused its start "
+                             f"({self.refused[cmd.episode_id]}); nothing changed")
         ended = self.ended.get(cmd.episode_id)
         if ended is not None:
             raise PanelError(f"late {cmd.command} for episode '{cmd.episode_id}': it already ended "
@@ -139,6 +158,10 @@ class PanelMachine:
             raise PanelError(f"episode '{self.active.episode_id}' is running: label it (success/failure) or "
                              "abort it first")
         target = self._target(self._pending_usable(), now)  # raises before anything changes
+        if not target.instruction:
+            # policy_node would refuse it: it takes the instruction from the start event only.
+            raise PanelError(f"context {target.context_id} of group '{target.group_id}' has no instruction "
+                             "(hw-train's schedule must carry one): nothing to start")
         episode_id = f"{target.group_id}-{target.rollout}-{self._unique()}"
         try:
             event = EpisodeEvent(event="start", episode_id=episode_id, context_id=target.context_id,
@@ -151,7 +174,9 @@ class PanelMachine:
             self._local_index += 1
             self._local_group += 1
         self.active = Episode(episode_id, target.context_id, target.group_id, target.instruction, now, True,
-                              operator, target.rollout, target.group_size, target.context_index, target.contexts)
+                              operator, target.rollout, target.group_size, target.context_index, target.contexts,
+                              ack_due=now + self.config.ack_timeout_s)
+        self.last_refused = None
         self._remember_own("start", episode_id)
         out.events.append(event)
         return out
@@ -169,6 +194,8 @@ class PanelMachine:
                              f"{self.pending.label} (undo it within {left:.1f} s to change it)")
         if self.active is None:
             raise PanelError(self._no_episode(label))
+        if label in USABLE and not self.active.recording:
+            raise PanelError(self._not_recording(self.active, label))
         lbl = Label(self.active, label, operator, now)
         self.active = None
         self.last_label = lbl
@@ -178,7 +205,19 @@ class PanelMachine:
             return Outputs()
         return self._publish(lbl)
 
+    def _not_recording(self, ep: Episode, label: str) -> str:
+        what = f"episode '{ep.episode_id}' is not being recorded"
+        if ep.ack == "waiting":
+            return f"{what} yet: waiting for policy_node to confirm its start ({label} ignored; Abort gives it up)"
+        if ep.ack == "acting":
+            return f"{what}: {ep.ack_reason}; Abort ends it ({label} ignored)"
+        return f"{what}: {ep.ack_reason}; Abort it and press Start again ({label} ignored)"
+
     def _no_episode(self, label: str) -> str:
+        if self.last_refused is not None:
+            ep, reason = self.last_refused
+            return (f"no episode is running: policy_node refused the start of '{ep.episode_id}' ({reason}); "
+                    f"nothing was recorded ({label} ignored)")
         last = self.last_label
         if last is None or last.pending_until is not None:
             return f"no episode is running: press Start before labelling ({label} ignored)"
@@ -250,9 +289,18 @@ class PanelMachine:
         out = Outputs()
         if self.pending is not None and now >= (self.pending.pending_until or 0.0):
             out.add(self._flush_pending())
+        ep = self.active
+        if ep is not None and ep.ack == "waiting" and now >= ep.ack_due:
+            ep.ack = "no_answer"
+            ep.ack_reason = (f"policy_node did not confirm the start within {self.config.ack_timeout_s:g} s (is it "
+                             "running? the start may not have reached it)")
+            self.revision += 1
         limit = self.config.time_limit_s
         if self.active is not None and self.active.own and limit > 0 and now - self.active.started_at >= limit:
-            lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+            if self.active.recording:
+                lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+            else:  # not in the buffer: a usable failure would be counted for a rollout nobody recorded
+                lbl = Label(self.active, "abort", self.active.operator, now, note="time limit, not recorded")
             self.active = None
             self.last_label = lbl
             out.add(self._publish(lbl))
@@ -270,8 +318,23 @@ class PanelMachine:
         self.skip_requested = ""
         self.revision += 1
 
-    def on_instruction(self, text: str) -> None:
-        self.instruction = text.strip()
+    def on_ack(self, ack: EpisodeAck, now: float) -> None:
+        """policy_node's answer to a start; only the running episode's counts (a late one included)."""
+        ep = self.active
+        if ep is None or ep.episode_id != ack.episode_id:
+            return  # an older episode's (or one another panel shows)
+        if ack.status == "refused":
+            self.active = None
+            self.last_refused = (ep, ack.reason)
+            self.refused[ep.episode_id] = ack.reason
+            while len(self.refused) > self._ENDED_KEPT:
+                self.refused.popitem(last=False)
+            self.error = (f"start of episode '{ep.episode_id}' REFUSED by policy_node: {ack.reason}; nothing is "
+                          "recorded")
+        else:
+            ep.ack, ep.ack_reason = ack.status, ack.reason
+            if ep.ack == "acting":
+                self.error = f"episode '{ep.episode_id}' is NOT recorded: {ack.reason}"
         self.revision += 1
 
     def on_policy_version(self, version: int) -> None:
@@ -306,7 +369,7 @@ class PanelMachine:
                 self._remember_ended(Label(closed, "abort", "", now, source="external"))
             self.pending = None
             self.active = Episode(event.episode_id, event.context_id, event.group_id, event.instruction,
-                                  event.stamp or now, False, event.operator)
+                                  event.stamp or now, False, event.operator, ack_due=now + self.config.ack_timeout_s)
             self.revision += 1
             return
         current = self.active or (self.pending.episode if self.pending else None)
@@ -372,6 +435,7 @@ class PanelMachine:
             return _Target(g.context_id, g.group_id, g.instruction, done + 1, s.group_size, s.current + 1,
                            len(s.groups))
         contexts = self.config.contexts
+        instructions = self.config.instruction_map
         if not contexts:
             raise PanelError("no hw-train schedule and no contexts configured on the label node "
                              "(parameter contexts): nothing to start")
@@ -382,8 +446,9 @@ class PanelMachine:
         if advance:
             index, number, done = index + 1, number + 1, 0
             group_id = f"panel-{self.session}-{number}"
-        return _Target(contexts[index % len(contexts)], group_id, "", done + 1, self.config.group_size,
-                       index % len(contexts) + 1, len(contexts), local_advance=advance)
+        context = contexts[index % len(contexts)]
+        return _Target(context, group_id, instructions.get(Context.parse(context).task, ""), done + 1,
+                       self.config.group_size, index % len(contexts) + 1, len(contexts), local_advance=advance)
 
     def _flush_pending(self) -> Outputs:
         lbl, self.pending = self.pending, None
@@ -428,6 +493,17 @@ class PanelMachine:
             return str(err)
         return f"context {t.context_index} of {t.contexts}, rollout {t.rollout} of {t.group_size}"
 
+    def shown_context(self, now: float | None = None) -> tuple[str, str]:
+        """(context id, instruction) of the running episode, else of what Start opens next (empty if none)."""
+        current = self.active or (self.pending.episode if self.pending else None)
+        if current is not None:
+            return current.context_id, current.instruction
+        try:
+            t = self._target(self._pending_usable(), now)
+        except PanelError:
+            return "", ""
+        return t.context_id, t.instruction
+
     def current_group(self, now: float | None = None) -> str:
         """The group of the running episode, else the group Start opens next ('' if none)."""
         current = self.active or (self.pending.episode if self.pending else None)
@@ -443,24 +519,33 @@ class PanelMachine:
         ep = self.active
         episode: dict[str, Any] = {"active": ep is not None, "episode_id": None, "context_id": None,
                                    "group_id": None, "instruction": None, "started_at": None, "elapsed_s": 0.0,
-                                   "time_limit_s": self.config.time_limit_s, "own": None, "rollout": None}
+                                   "time_limit_s": self.config.time_limit_s, "own": None, "rollout": None,
+                                   "ack": None, "ack_reason": "", "recording": False}
         if ep is not None:
             episode.update(episode_id=ep.episode_id, context_id=ep.context_id, group_id=ep.group_id,
                            instruction=ep.instruction, started_at=ep.started_at,
-                           elapsed_s=round(max(0.0, now - ep.started_at), 3), own=ep.own, rollout=ep.rollout or None)
+                           elapsed_s=round(max(0.0, now - ep.started_at), 3), own=ep.own, rollout=ep.rollout or None,
+                           ack=ep.ack, ack_reason=ep.ack_reason, recording=ep.recording)
+        refused = None
+        if self.last_refused is not None:
+            rep, reason = self.last_refused
+            refused = {"episode_id": rep.episode_id, "context_id": rep.context_id, "group_id": rep.group_id,
+                       "instruction": rep.instruction, "reason": reason}
         last = None
         if self.last_label is not None:
             lbl = self.last_label
             last = {"episode_id": lbl.episode.episode_id, "label": lbl.label, "timeout": lbl.timeout,
                     "operator": lbl.operator, "label_source": lbl.source, "stamp": lbl.stamp,
                     "pending": lbl.pending_until is not None, "undo_until": lbl.pending_until}
-        shown = self.active or (self.pending.episode if self.pending else None)
+        context_id, instruction = self.shown_context(now)
         return {
             "revision": self.revision,
             "now": now,
             "episode": episode,
             "last_label": last,
-            "instruction": (shown.instruction if shown and shown.instruction else self.instruction),
+            "refused": refused,
+            "instruction": instruction,
+            "context_id": context_id,
             "policy_version": self.policy_version,
             "schedule": self.schedule.model_dump() if self.schedule is not None else None,
             "progress_text": self.progress_text(now),

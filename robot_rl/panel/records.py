@@ -25,6 +25,14 @@ class Episode:
     group_size: int = 0       # K
     context_index: int = 0    # c (1-based)
     contexts: int = 0         # C
+    ack: str = "waiting"      # policy_node's answer to the start: waiting / recording / acting / no_answer
+    ack_reason: str = ""      # why it is not recording (acting, no_answer)
+    ack_due: float = float("inf")  # when waiting turns into no_answer
+
+    @property
+    def recording(self) -> bool:
+        """policy_node confirmed it records this episode: only then can a label reach the buffer."""
+        return self.ack == "recording"
 
 
 @dataclass

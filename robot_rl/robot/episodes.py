@@ -27,6 +27,12 @@ expensive and they are what one inspects after an incident; their status keeps t
 training (``complete_groups`` uses only ``ok`` / ``timeout``, robot_rl.buffer.USABLE_STATUSES).
 The policy version is fixed at the start: a hot-swapped policy only takes over between episodes,
 so one episode never mixes two sampling policies (PPO ratios need the one that sampled).
+
+A start is refused (:class:`EventRejected`, nothing recorded) without a policy (``policy_version``
+-1) or without an instruction. Every start is answered with an
+:class:`~robot_rl.ros_config.episode_event.EpisodeAck` (:meth:`EpisodeBook.ack`): ``recording``,
+``acting`` (no buffer: nothing is recorded) or ``refused`` with the reason, so the operator panel
+never offers a label for an episode that is not in the buffer.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Mapping
 import numpy as np
 
 from robot_rl.buffer import EpisodeWriter, RolloutBuffer
-from robot_rl.ros_config.episode_event import EpisodeEvent
+from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +88,23 @@ class EpisodeBook:
     closed: list[ClosedEpisode] = field(default_factory=list)
 
     def on_event(self, event: EpisodeEvent, instruction: str, policy_version: int) -> ClosedEpisode | None:
-        """Apply one event; returns the episode it closed, if any. Raises :class:`EventRejected`."""
+        """Apply one event; returns the episode it closed, if any. Raises :class:`EventRejected`.
+
+        :param instruction: used when a start event carries none (the policy node passes ""; a start
+            must carry its instruction).
+        :param policy_version: the policy that will sample the episode; -1 = none loaded (start refused).
+        """
         if event.event == "start":
             if self.active is not None and self.active.start.episode_id == event.episode_id:
                 raise EventRejected(f"episode '{event.episode_id}' is already running (duplicate start)")
             closed = self._close(self.active, "aborted", 0, "operator", "", _NO_LABEL) if self.active else None
             instr = event.instruction or instruction
+            if policy_version < 0:
+                raise EventRejected(f"start of '{event.episode_id}' refused: no policy loaded (set parameter "
+                                    "checkpoint and call /robot_rl/reload_policy)")
             if not instr:
-                raise EventRejected(f"start of '{event.episode_id}': no instruction in the event and none on "
-                                    "/robot_rl/instruction")
+                raise EventRejected(f"start of '{event.episode_id}' refused: the start event carries no instruction "
+                                    "(the panel sends its context's: set instructions on success_label_node)")
             writer = self.buffer.begin_episode() if self.buffer is not None else None
             self.active = ActiveEpisode(event, instr, policy_version, writer)
             return closed
@@ -106,6 +120,20 @@ class EpisodeBook:
                                t_label)
         return self._close(active, "aborted" if event.event == "abort" else "estop", 0, event.label_source,
                            event.operator, t_label)
+
+    def ack(self, event: EpisodeEvent, refusal: str, stamp: float) -> EpisodeAck:
+        """The answer to the start ``event`` once :meth:`on_event` took it (``refusal`` "") or raised (its text)."""
+        active = self.active
+        if active is None or active.start.episode_id != event.episode_id:
+            return EpisodeAck(episode_id=event.episode_id, status="refused", stamp=stamp,
+                              reason=refusal or f"start of '{event.episode_id}' was not taken")
+        if active.writer is None:
+            return EpisodeAck(episode_id=event.episode_id, status="acting", instruction=active.instruction,
+                              policy_version=active.policy_version, stamp=stamp,
+                              reason="policy_node records nowhere (parameter buffer_path is empty): a label "
+                                     "would reach no buffer")
+        return EpisodeAck(episode_id=event.episode_id, status="recording", instruction=active.instruction,
+                          policy_version=active.policy_version, stamp=stamp)
 
     def add_step(self, images: Mapping[str, np.ndarray], proprio: np.ndarray, action: np.ndarray,
                  log_prob: np.ndarray, tokens: np.ndarray | None, raw_action: np.ndarray | None,

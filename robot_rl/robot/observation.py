@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.policies.batch import ObsBatch
+from robot_rl.robot.image_fit import centre_crop_box, fit_image
 from robot_rl.robot.proprio import ProprioMap, RobotState
 from robot_rl.spec import EmbodimentSpec
 
@@ -30,24 +31,25 @@ class Problem:
     detail: str
 
 
-def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of (h, w, 3) to (height, width, 3); no interpolation library needed."""
-    h, w = image.shape[:2]
-    rows = (np.arange(height) * h // height).clip(0, h - 1)
-    cols = (np.arange(width) * w // width).clip(0, w - 1)
-    return np.ascontiguousarray(image[rows][:, cols])
-
-
 def check_image(spec: EmbodimentSpec, camera: str, image: np.ndarray, resize: bool) -> np.ndarray:
-    """The image as the spec wants it: (H, W, 3) uint8; ValueError for a wrong shape (unless ``resize``)."""
+    """The image as the spec wants it: (H, W, 3) uint8; ValueError for a wrong shape (unless ``resize``).
+
+    ``resize``: fit larger frames to the spec by centre crop to its aspect + area resize
+    (:func:`robot_rl.robot.image_fit.fit_image`, the transform the calibrated sim camera models);
+    frames smaller than the spec are refused either way.
+    """
     cam = spec.camera(camera)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"camera '{camera}': expected an RGB uint8 image (h, w, 3), got {image.dtype} {image.shape}")
     if image.shape != cam.shape:
         if not resize:
             raise ValueError(f"camera '{camera}': image is {image.shape[1]}x{image.shape[0]}, spec '{spec.name}' "
-                             f"wants {cam.width}x{cam.height} (set resize_images to resize)")
-        image = resize_nearest(image, cam.height, cam.width)
+                             f"wants {cam.width}x{cam.height} (set resize_images: true to crop and resize)")
+        _, _, w, h = centre_crop_box((image.shape[1], image.shape[0]), (cam.width, cam.height))
+        if w < cam.width or h < cam.height:  # upsampling would invent detail the policy never saw in training
+            raise ValueError(f"camera '{camera}': image is {image.shape[1]}x{image.shape[0]}, smaller than the "
+                             f"{cam.width}x{cam.height} spec '{spec.name}' wants after cropping to its aspect")
+        image = fit_image(image, cam.height, cam.width)
     return image
 
 
@@ -94,8 +96,12 @@ class ObservationInputs:
             return Problem(f"future_{key}", f"{key} is stamped {-age:.3f} s in the future (clock skew?)")
         return None
 
-    def problems(self, now: float) -> list[Problem]:
-        """Everything that stops acting now; empty when every input is present and fresh."""
+    def problems(self, now: float, instruction: str | None = None) -> list[Problem]:
+        """Everything that stops acting now; empty when every input is present and fresh.
+
+        ``instruction``: the running episode's (from its start event); None = outside an episode, the
+        latched ``/robot_rl/instruction`` (:attr:`instruction`) is needed.
+        """
         out = []
         for cam in self.spec.camera_names:
             if cam not in self.images:
@@ -116,7 +122,7 @@ class ObservationInputs:
                 missing = [j for j in self.proprio_map.joint_names if j not in self.joints[0]]
                 if missing:
                     out.append(Problem("missing_joints", f"joint states lack {', '.join(missing)}"))
-        if not self.instruction:
+        if not (instruction or self.instruction):
             out.append(Problem("no_instruction", "no instruction (publish one on /robot_rl/instruction)"))
         return out
 

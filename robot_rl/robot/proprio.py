@@ -13,6 +13,11 @@ source                 size  value
 ``joints:A,B,...``     n     positions of the named joints on ``/joint_states``, in that order
 =====================  ====  ======================================================================
 
+A ``joints`` source may map the driver's units linearly onto the spec's range with
+``from LOW..HIGH to LOW..HIGH``, e.g. a Franka finger (0 closed .. 0.04 m open) onto the spec's
+gripper (-1 closed .. +1 open): ``"gripper=joints:panda_finger_joint1 from 0..0.04 to -1..1"``, or a
+Robotiq 2F-85 knuckle (0 open .. 0.8 rad closed): ``"gripper=joints:finger_joint from 0..0.8 to 1..-1"``.
+
 The tabletop spec is ``["eef_pos=ee_position", "eef_axis_angle=ee_axis_angle",
 "gripper=joints:gripper"]``. The policy node assembles proprio with :meth:`ProprioMap.from_robot`;
 the sim robot publishes its env's proprio with :meth:`ProprioMap.to_robot`, so both agree by
@@ -39,6 +44,8 @@ class ProprioSource:
     field: str
     kind: str                 # one of _POSE_SOURCES or "joints"
     joints: tuple[str, ...] = ()
+    scale: float = 1.0        # spec value = driver value * scale + offset (joints only)
+    offset: float = 0.0
 
     @property
     def size(self) -> int:
@@ -51,14 +58,30 @@ def parse_source(entry: str) -> ProprioSource:
     if not sep or not field or not source:
         raise ValueError(f"proprio source {entry!r}: expected 'FIELD=SOURCE'")
     if source.startswith("joints:"):
+        source, _, mapping = source.partition(" from ")
         names = tuple(n.strip() for n in source.removeprefix("joints:").split(","))
         if not all(names):
             raise ValueError(f"proprio source {entry!r}: joints:NAME[,NAME...] needs non-empty joint names")
-        return ProprioSource(field, "joints", names)
+        scale, offset = _parse_range_map(entry, mapping) if mapping else (1.0, 0.0)
+        return ProprioSource(field, "joints", names, scale, offset)
     if source not in _POSE_SOURCES:
         raise ValueError(f"proprio source {entry!r}: unknown source {source!r}; allowed: "
                          f"{', '.join(_POSE_SOURCES)}, joints:NAME[,NAME...]")
     return ProprioSource(field, source)
+
+
+def _parse_range_map(entry: str, mapping: str) -> tuple[float, float]:
+    """``"0..0.04 to -1..1"`` -> (scale, offset) with spec = driver * scale + offset."""
+    hint = f"proprio source {entry!r}: expected 'joints:NAMES from LOW..HIGH to LOW..HIGH' (driver units to spec units)"
+    src, sep, dst = mapping.partition(" to ")
+    try:
+        (a, b), (c, d) = (tuple(float(v) for v in part.strip().split("..")) for part in (src, dst))
+    except ValueError:
+        raise ValueError(hint) from None
+    if not sep or not all(np.isfinite([a, b, c, d])) or a == b:
+        raise ValueError(hint + "; the driver range must be finite and non-empty")
+    scale = (d - c) / (b - a)
+    return scale, c - a * scale
 
 
 @dataclass
@@ -113,7 +136,7 @@ class ProprioMap:
                 missing = [j for j in src.joints if j not in state.joints]
                 if missing:
                     raise KeyError(f"joint state has no joint {', '.join(missing)} (needed for '{src.field}')")
-                parts.append(np.array([state.joints[j] for j in src.joints]))
+                parts.append(np.array([state.joints[j] for j in src.joints]) * src.scale + src.offset)
             elif src.kind == "ee_position":
                 parts.append(state.position[:3])
             elif src.kind == "ee_position_xy":
@@ -131,7 +154,7 @@ class ProprioMap:
         for src, f in zip(self.sources, self.spec.proprio):
             value = proprio[self.spec.proprio_slice(f.name)]
             if src.kind == "joints":
-                joints.update(zip(src.joints, value.tolist()))
+                joints.update(zip(src.joints, ((value - src.offset) / src.scale).tolist()))
             elif src.kind == "ee_position":
                 position = value.copy()
             elif src.kind == "ee_position_xy":

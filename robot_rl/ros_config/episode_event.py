@@ -15,6 +15,21 @@ close it with reward 1 / 0 and a ``label_source`` (``sim`` when the simulator ju
 events name the ``episode_id`` of the start event they close, so a late or duplicated event for
 an older episode can never close the current one. Unknown keys, bad values and non-JSON text are
 rejected with a :class:`~robot_rl.errors.ConfigError` naming the field.
+
+A start event carries everything the episode is recorded with (``context_id``, ``group_id``,
+``instruction``): the policy node takes nothing from a separately latched topic, which could still
+hold the previous context's instruction when the start arrives.
+
+The policy node answers every start on ``/robot_rl/episode_ack`` (std_msgs/String, one
+:class:`EpisodeAck` as JSON), so the panel knows whether the episode it shows is being recorded::
+
+    {"episode_id": "g3-1", "status": "recording", "instruction": "pick up the red cube", "policy_version": 4}
+    {"episode_id": "g3-2", "status": "acting", "reason": "no buffer_path: the episode is not recorded"}
+    {"episode_id": "g3-3", "status": "refused", "reason": "no policy loaded (set checkpoint, ...)"}
+
+``recording``: the policy acts and every step goes to the rollout buffer; its label will land there.
+``acting``: the policy acts but records nowhere (no buffer configured); a label would be lost.
+``refused``: the policy does not act and records nothing; ``reason`` says why.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from robot_rl.env import Context
 from robot_rl.errors import ConfigError
 
 EventKind = Literal["start", "success", "failure", "abort", "estop"]
+AckStatus = Literal["recording", "acting", "refused"]
 END_EVENTS = ("success", "failure", "abort", "estop")
 
 
@@ -42,7 +58,7 @@ class EpisodeEvent(StrictConfig):
     group_id: str = Field(default="", max_length=128, description="K rollouts of one context share a group id")
     task: str = Field(default="", description="defaults to the task part of context_id")
     instruction: str = Field(default="", max_length=4096,
-                             description="overrides /robot_rl/instruction for this episode when given")
+                             description="the episode's language instruction; a start without one is refused")
     label_source: Literal["sim", "expert", "operator"] = Field(
         default="operator", description="who judged success/failure")
     operator: str = Field(default="", max_length=128, description="who labelled it (operator panel)")
@@ -83,3 +99,39 @@ def parse_episode_event(text: str) -> EpisodeEvent:
     except (json.JSONDecodeError, TypeError) as err:
         raise ConfigError(f"episode event: not JSON ({err}); got {text[:80]!r}") from None
     return validate_config(EpisodeEvent, data, "episode event")
+
+
+class EpisodeAck(StrictConfig):
+    """The policy node's answer to one start event; see the module docstring."""
+
+    episode_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$",
+                            description="the start event answered")
+    status: AckStatus
+    reason: str = Field(default="", max_length=4096, description="why it was refused / is not recorded")
+    instruction: str = Field(default="", max_length=4096, description="the instruction the episode runs with")
+    policy_version: int = Field(default=-1, ge=-1, description="the sampling policy's version; -1 = none")
+    stamp: float = Field(default=0.0, ge=0.0, description="when the start was answered [s, ROS time]")
+
+    @model_validator(mode="after")
+    def _check(self) -> EpisodeAck:
+        if self.status != "recording" and not self.reason:
+            raise ValueError(f"a {self.status} acknowledgement needs a reason")
+        return self
+
+    @property
+    def recording(self) -> bool:
+        return self.status == "recording"
+
+    def to_json(self) -> str:
+        data = self.model_dump(exclude_defaults=True)
+        data.update(episode_id=self.episode_id, status=self.status)
+        return json.dumps(data, sort_keys=True)
+
+
+def parse_episode_ack(text: str) -> EpisodeAck:
+    """Parse and validate one acknowledgement; raise :class:`ConfigError` saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ConfigError(f"episode ack: not JSON ({err}); got {text[:80]!r}") from None
+    return validate_config(EpisodeAck, data, "episode ack")

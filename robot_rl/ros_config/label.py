@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.env import Context
@@ -47,6 +47,13 @@ class LabelNodeConfig(StrictConfig):
                           description="operator id used when a command names none")
     contexts: list[str] = Field(default=[], description="without a hw-train schedule: contexts 'task/init_id' "
                                                         "Start cycles through (group ids made up by the panel)")
+    instructions: list[str] = Field(default=[], description="without a schedule: 'task=instruction' for every task "
+                                                            "of contexts; the start event carries it (the policy "
+                                                            "node takes the instruction from the start only)")
+    ack_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0,
+                                 description="how long a start waits for policy_node's acknowledgement before the "
+                                             "page says it has none (a later one still counts); no label is "
+                                             "accepted for an episode policy_node has not confirmed recording")
     group_size: int = Field(default=1, ge=1, le=1024,
                             description="without a schedule: usable rollouts per context before the next one")
     heartbeat_rate_hz: float = Field(default=10.0, ge=5.0, le=100.0,
@@ -62,6 +69,28 @@ class LabelNodeConfig(StrictConfig):
             Context.parse(c)  # ValueError names the expected form
         return v
 
+    @field_validator("instructions")
+    @classmethod
+    def _instructions_parse(cls, v: list[str]) -> list[str]:
+        tasks = [parse_instruction(entry)[0] for entry in v]
+        repeated = sorted({t for t in tasks if tasks.count(t) > 1})
+        if repeated:
+            raise ValueError(f"task(s) {', '.join(repeated)} given more than one instruction")
+        return v
+
+    @model_validator(mode="after")
+    def _every_context_has_an_instruction(self) -> LabelNodeConfig:
+        missing = sorted({Context.parse(c).task for c in self.contexts} - set(self.instruction_map))
+        if missing:
+            raise ValueError(f"instructions: no instruction for task(s) {', '.join(missing)} of contexts; add "
+                             f"entries like '{missing[0]}=pick up the ...' (a start must carry its instruction)")
+        return self
+
+    @property
+    def instruction_map(self) -> dict[str, str]:
+        """task -> instruction."""
+        return dict(parse_instruction(entry) for entry in self.instructions)
+
     @field_validator("cameras")
     @classmethod
     def _camera_names(cls, v: list[str]) -> list[str]:
@@ -71,3 +100,12 @@ class LabelNodeConfig(StrictConfig):
         if len(set(v)) != len(v):
             raise ValueError(f"camera names repeat: {v}")
         return v
+
+
+def parse_instruction(entry: str) -> tuple[str, str]:
+    """'task=instruction' -> (task, instruction); ValueError naming the expected form."""
+    task, sep, text = entry.partition("=")
+    task, text = task.strip(), text.strip()
+    if not sep or not task or not text:
+        raise ValueError(f"instructions: {entry!r} is not 'task=instruction' (e.g. 'pick_red=pick up the red cube')")
+    return task, text

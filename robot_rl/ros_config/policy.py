@@ -47,8 +47,9 @@ class PolicyNodeConfig(StrictConfig):
     ee_pose_topic: str = Field(default=topics.EE_POSE, min_length=1)
     image_qos: Literal["sensor_data", "reliable"] = Field(default="sensor_data",
                                                           description="QoS of the camera subscriptions")
-    resize_images: bool = Field(default=False, description="nearest-neighbour resize images to the spec size "
-                                                           "instead of rejecting other sizes")
+    resize_images: bool = Field(default=True, description="fit other frame sizes to the spec (centre crop to its "
+                                                          "aspect, then area resize: robot_rl/robot/image_fit.py); "
+                                                          "false = reject them")
     buffer_path: str = Field(default="", description="rollout buffer to record episodes into (created if "
                                                      "missing); empty = record nothing")
     diagnostics_period_s: float = Field(default=1.0, gt=0.0, le=60.0)

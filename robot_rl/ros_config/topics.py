@@ -35,6 +35,7 @@ def depth_topic(camera: str) -> str:
 JOINT_STATES = "/joint_states"                       # sensor_msgs/JointState, from the robot driver
 INSTRUCTION = "/robot_rl/instruction"                # std_msgs/String, latched (reliable + transient local)
 EPISODE_EVENT = "/robot_rl/episode_event"            # std_msgs/String holding one EpisodeEvent as JSON
+EPISODE_ACK = "/robot_rl/episode_ack"                # std_msgs/String: EpisodeAck JSON, policy_node's answer to a start
 POLICY_VERSION = "/robot_rl/policy_version"          # std_msgs/Int64, latched: version of the active policy
 RELOAD_POLICY = "/robot_rl/reload_policy"            # std_srvs/Trigger: hot-swap the checkpoint parameter
 SIM_RESET = "/sim_robot/reset"                       # std_srvs/Trigger: start the sim robot's next episode

@@ -65,6 +65,9 @@ class TrainConfig(StrictConfig):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads in the learner; null = torch default")
+    device: str = Field(
+        "auto", description="learner device of a single process: auto (cuda when torch sees one, else cpu), cpu, "
+                            "cuda or cuda:N; torchrun ranks always use cuda:LOCAL_RANK with nccl, the cpu with gloo")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @classmethod

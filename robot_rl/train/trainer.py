@@ -41,6 +41,7 @@ import torch
 
 from robot_rl.algorithms.loop import LoopBatch, loop_update, make_optimizer
 from robot_rl.buffer import RolloutBuffer
+from robot_rl.devices import exact_float32, resolve_device
 from robot_rl.env import Context, Suite, make_suite
 from robot_rl.errors import ConfigError
 from robot_rl.policies import Policy, load_policy, save_policy
@@ -119,8 +120,10 @@ class LoopTrainer:
             self.policy = load_policy(cfg.require_policy())
         self.policy.spec.check_compatible(self.suite.spec, "suite spec")
         self.fsdp = self.dist.enabled and cfg.distributed.strategy == "fsdp"
+        learner_device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
+        exact_float32(learner_device)  # stored log-probs must match a rescoring elsewhere (robot_rl.devices)
+        self.policy.to(learner_device)
         if self.dist.enabled:
-            self.policy.to(self.dist.device)
             broadcast_parameters(self.policy, self.dist)  # identical start on every rank
         self.ref_policy = copy.deepcopy(self.policy).eval() if cfg.loop.kl_coef > 0 else None
         # What samples, evaluates and is saved: the policy itself, or under FSDP a full replica

@@ -1,7 +1,8 @@
 """success_label_node: the operator panel (a web page) that starts, labels and stops episodes.
 
 Inputs: ``<cam>/image_raw`` (shown as reduced-rate JPEG; the first frame of each group is its
-reference picture), ``/robot_rl/instruction``, ``/robot_rl/policy_version``,
+reference picture), ``/robot_rl/episode_ack`` (policy_node's answer to each start: a label is
+accepted only for an episode it records), ``/robot_rl/policy_version``,
 ``/robot_rl/hw_schedule`` (hw-train's plan: what Start opens), ``/robot_rl/episode_event`` (events
 from others, e.g. a simulator), ``/robot_rl/estop`` and the executor's ``/diagnostics`` (the real
 e-stop state). Outputs: episode events (start / success / failure / abort / estop, label source
@@ -28,7 +29,7 @@ from std_msgs.msg import Bool, Header, Int64, String
 from robot_rl.errors import ConfigError
 from robot_rl.panel import Outputs, PanelError, PanelMachine, ReferenceFrames, parse_command, resolve_token
 from robot_rl.ros_config import topics
-from robot_rl.ros_config.episode_event import parse_episode_event
+from robot_rl.ros_config.episode_event import parse_episode_ack, parse_episode_event
 from robot_rl.ros_config.hw_schedule import parse_hw_schedule
 from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.spec import load_spec
@@ -73,7 +74,7 @@ class LabelNode(Node):
         image_qos = qos.by_name(cfg.image_qos)
         for cam in self.cameras:
             self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
-        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
+        self.create_subscription(String, topics.EPISODE_ACK, self._on_ack, qos.RELIABLE)
         self.create_subscription(Int64, topics.POLICY_VERSION, self._on_version, qos.LATCHED)
         self.create_subscription(String, topics.HW_SCHEDULE, self._on_schedule, qos.LATCHED)
         self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
@@ -209,9 +210,21 @@ class LabelNode(Node):
                 self.get_logger().info(f"reference picture of group(s) {took} from camera '{camera}'")
                 self.server.notify()
 
-    def _on_instruction(self, msg: String) -> None:
+    def _on_ack(self, msg: String) -> None:
+        try:
+            ack = parse_episode_ack(msg.data)
+        except ConfigError as err:
+            self.stats["rejected_acks"] += 1
+            self.get_logger().warning(f"rejected episode ack: {err}", throttle_duration_sec=5.0)
+            return
         with self._lock:
-            self.machine.on_instruction(msg.data)
+            mine = self.machine.active is not None and self.machine.active.episode_id == ack.episode_id
+            self.machine.on_ack(ack, self._now())
+        if mine and ack.status != "recording":
+            self.get_logger().warning(f"policy_node answered {ack.status} for episode '{ack.episode_id}': {ack.reason}")
+        elif mine:
+            self.get_logger().info(f"policy_node records episode '{ack.episode_id}' ({ack.instruction!r}, "
+                                   f"policy v{ack.policy_version})")
         self.server.notify()
 
     def _on_version(self, msg: Int64) -> None:
@@ -272,9 +285,11 @@ class LabelNode(Node):
             self.heartbeat_pub.publish(Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_name()))
         now = self._now()
         with self._lock:
+            before = self.machine.revision
             out = self.machine.tick(now)
             self._emit(out, now)
-        if out:
+            changed = self.machine.revision != before  # e.g. a start that got no answer in time
+        if out or changed:
             self.server.notify()
 
     def _publish_diagnostics(self) -> None:

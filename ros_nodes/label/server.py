@@ -60,6 +60,7 @@ class PanelServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._pusher: asyncio.Task | None = None
+        self._stopping = False
 
     # ---- lifecycle (called from the node's thread) -----------------------------------------
 
@@ -81,8 +82,11 @@ class PanelServer:
                 return
             done.set()
             loop.run_forever()
-            loop.run_until_complete(self._close())
-            loop.close()
+            try:
+                loop.run_until_complete(self._close())
+            finally:
+                self._cancel_rest(loop)
+                loop.close()
 
         self._thread = threading.Thread(target=run, name="panel-http", daemon=True)
         self._thread.start()
@@ -121,7 +125,7 @@ class PanelServer:
         app.router.add_get("/camera/{name}.jpg", self._camera)
         app.router.add_get("/reference/{group_id}.jpg", self._reference)
         app.router.add_get("/ws", self._ws)
-        app.router.add_get("/favicon.ico", lambda _r: web.Response(status=204))
+        app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static", self.static_dir, append_version=False)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -131,12 +135,29 @@ class PanelServer:
         return site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked for
 
     async def _close(self) -> None:
+        # The pusher is told to stop and awaited, not just cancelled: a task still pending when the loop
+        # closes is reported as "Task was destroyed but it is pending!", and Python 3.11's wait_for can
+        # swallow a cancel that lands as its wait ends (the pusher would then loop on).
+        self._stopping = True
         if self._pusher is not None:
-            self._pusher.cancel()
+            self._dirty.set()
+            await asyncio.wait({self._pusher}, timeout=2.0)
         for ws in list(self._clients):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @staticmethod
+    def _cancel_rest(loop: asyncio.AbstractEventLoop) -> None:
+        """Cancel and await whatever still runs (a page's WebSocket handler mid-send), then close generators."""
+        for _ in range(3):  # a cancel can be swallowed (see _close): ask again, never wait forever
+            rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            if not rest:
+                break
+            for task in rest:
+                task.cancel()
+            loop.run_until_complete(asyncio.wait(rest, timeout=1.0))
+        loop.run_until_complete(loop.shutdown_asyncgens())
 
     # ---- checks -----------------------------------------------------------------------------
 
@@ -158,6 +179,9 @@ class PanelServer:
         return await handler(request)
 
     # ---- HTTP -------------------------------------------------------------------------------
+
+    async def _no_content(self, _request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
         return web.FileResponse(self.static_dir / "index.html", headers=_NO_STORE)
@@ -230,11 +254,13 @@ class PanelServer:
     async def _push_loop(self) -> None:
         """Push the state when it changed, and frame numbers at the camera rate."""
         last_seqs: dict[str, int] = {}
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout=self.frame_period)
             except asyncio.TimeoutError:
                 pass
+            if self._stopping:
+                break
             try:
                 if self._dirty.is_set():
                     self._dirty.clear()

@@ -1,11 +1,13 @@
 """policy_node: fresh observations in, stamped action chunks out, every step into the rollout buffer.
 
 Inputs: ``<cam>/image_raw`` for every spec camera, ``/joint_states`` and the end-effector pose
-(mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/instruction`` (latched) and
-``/robot_rl/episode_event``. Every control period (the spec's rate) it publishes a heartbeat and,
-every ``replan_every`` ticks, a decision becomes due: with ``act_on: frame`` it is taken as soon as
-every camera has delivered a frame after the tick (at most half a period later), with ``tick`` at
-the tick itself (robot_rl.robot.trigger). It acts if every input is fresh: samples a chunk,
+(mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/episode_event`` (a start carries
+the episode's instruction) and ``/robot_rl/instruction`` (latched; only for ``act_outside_episodes``).
+Every start event is answered on ``/robot_rl/episode_ack`` (recording / acting / refused with the
+reason; robot_rl.ros_config.episode_event). Every control period (the spec's rate) it publishes a
+heartbeat and, every ``replan_every`` ticks, a decision becomes due: with ``act_on: frame`` it is
+taken as soon as every camera has delivered a frame after the tick (at most half a period later),
+with ``tick`` at the tick itself (robot_rl.robot.trigger). It acts if every input is fresh: samples a chunk,
 publishes it with ``chunk_to_msgs`` stamped with the observation's capture time (image stamps
 minus the spec's camera latency), and records the step. If it cannot act it publishes nothing and
 says why (``/diagnostics`` ``not_acting.<reason>``, rate-limited log). The logic lives in
@@ -97,6 +99,7 @@ class PolicyNode(Node):
         self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
         self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
+        self.ack_pub = self.create_publisher(String, topics.EPISODE_ACK, qos.RELIABLE)
         self.chunk_pub = self.create_publisher(Float32MultiArray, topics.ACTION_CHUNK, qos.RELIABLE)
         self.stamp_pub = self.create_publisher(Header, topics.ACTION_CHUNK_STAMP, qos.RELIABLE)
         self.heartbeat_pub = self.create_publisher(Header, topics.POLICY_HEARTBEAT, qos.SENSOR)
@@ -189,17 +192,31 @@ class PolicyNode(Node):
         except ConfigError as err:
             self._reject("bad_event", str(err))
             return
+        active = self.book.active
+        if event.event == "start" and not (active is not None and active.start.episode_id == event.episode_id):
+            # A policy loaded during the last episode takes over now, before the version is fixed: the
+            # episode is recorded with the version that samples it (a duplicate start changes nothing).
+            self._swap_pending()
         version = int(self.runner.version) if self.runner else -1
+        refusal = ""
+        closed = None
         try:
             with self._book_lock:
                 if self._closed:
                     return
-                closed = self.book.on_event(event, self.inputs.instruction, version)
+                # Only the event's instruction: the latched topic may still hold the previous context's.
+                closed = self.book.on_event(event, "", version)
         except EventRejected as err:
-            self._reject("event_rejected", str(err))
-            return
+            refusal = str(err)
+            self._reject("event_rejected", refusal)
         except RobotRLError as err:  # the buffer refused (e.g. disk); the node goes on
+            refusal = f"start of '{event.episode_id}' refused: the buffer failed: {err}"
             self._reject("buffer_error", str(err))
+        if event.event == "start":
+            ack = self.book.ack(event, refusal, self._now())
+            self.ack_pub.publish(String(data=ack.to_json()))
+            self.stats[f"starts_{ack.status}"] += 1
+        if refusal:
             return
         if closed is not None:
             self.stats[f"episodes_{closed.status}"] += 1
@@ -208,7 +225,6 @@ class PolicyNode(Node):
         if event.event == "start":
             self.inputs.not_before = event.stamp
             self._since_act = 0
-            self._swap_pending()
             self.get_logger().info(f"episode '{event.episode_id}' started: {event.context_id}, group '{event.group_id}'")
 
     # ---- hot swap ---------------------------------------------------------------------------
@@ -277,7 +293,7 @@ class PolicyNode(Node):
         elif self.book.active is None and not self.cfg.act_outside_episodes:
             problem = ("no_episode", "no episode running (waiting for a start event)")
         else:
-            problems = self.inputs.problems(now)
+            problems = self.inputs.problems(now, self.book.active.instruction if self.book.active else None)
             if not problems:
                 self.waits.append(now - self.trigger.due_since)
                 self.trigger.done()
@@ -358,7 +374,7 @@ class PolicyNode(Node):
             ms = np.asarray(samples) * 1e3
             for q in (50, 99):
                 values[f"{name}_p{q}_ms"] = f"{np.percentile(ms, q):.2f}" if len(ms) else ""
-        values.update({k: v for k, v in self.stats.items() if k.startswith("episodes_")})
+        values.update({k: v for k, v in self.stats.items() if k.startswith(("episodes_", "starts_"))})
         values.update(dict(counts))
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: policy",
                                                self.cfg.checkpoint, level, message, values))

@@ -3,8 +3,10 @@
 Publishes what a camera driver and a robot driver would: ``<cam>/image_raw`` + ``camera_info``
 for every spec camera (``camera_rate_hz``), ``/joint_states`` and the end-effector pose
 (``state_rate_hz``, from the env's proprio through ``proprio_sources``), all stamped now (the sim
-world does not change between control steps). Every control period (the spec's rate) it steps
-the env once with the action the latest executor command asks for (robot_rl.robot.commands:
+world does not change between control steps). Like real drivers it streams from launch, in every
+mode: the env is reset to the first scheduled context at start-up, so an operator sees the scene
+before the first Start; between episodes the last scene is held and streamed on. Every control
+period (the spec's rate) it steps the env once with the action the latest executor command asks for (robot_rl.robot.commands:
 pose target -> delta towards it; twist -> twist x period; gripper held), and reports the outcome
 on ``/robot_rl/episode_event``: ``success`` (label_source sim) when the env says so, ``failure``
 with ``timeout`` when the episode limit is reached. With ``report_success: false`` it publishes
@@ -45,7 +47,7 @@ from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
 from robot_rl.ros_config.params_file import parameter_fields
 from robot_rl.ros_config.sim_robot import SimRobotConfig
 from ros_nodes import qos
-from ros_nodes.messages import OK, WARN, camera_info_msg, diagnostic_array, image_to_msg, pose_to_arrays, stamp_to_s
+from ros_nodes.messages import OK, camera_info_msg, diagnostic_array, image_to_msg, pose_to_arrays, stamp_to_s
 from ros_nodes.params import NodeParams
 
 
@@ -70,12 +72,14 @@ class SimRobotNode(Node):
         self.instructions = {t.task: t.instruction for t in self.suite.tasks()}
         contexts = [Context.parse(c) for c in cfg.contexts] or self.suite.contexts()
         self._schedule = itertools.cycle(contexts)
+        first_context = contexts[0]
         self._run_id = f"sim{os.getpid()}x{int(time.time()) % 100000}"
         self._group_index = -1
         self._in_group = cfg.group_size  # forces a new group first
         self._group_ctx: Context | None = None
         self.stats: Counter[str] = Counter()
-        self.obs: Observation | None = None
+        # Cameras and state stream from launch (real drivers do): the scene of the first context until a start.
+        self.obs: Observation = self.env.reset(first_context)
         self.episode: EpisodeEvent | None = None
         self.episode_start = 0.0
         self.steps = 0
@@ -251,8 +255,6 @@ class SimRobotNode(Node):
     # ---- publishing -------------------------------------------------------------------------
 
     def _publish_images(self) -> None:
-        if self.obs is None:
-            return
         stamp = self.get_clock().now().to_msg()
         for cam, (image_pub, info_pub, cal) in self.image_pubs.items():
             frame = f"{cam}_optical_frame"
@@ -260,8 +262,6 @@ class SimRobotNode(Node):
             info_pub.publish(camera_info_msg(cal, stamp, frame))
 
     def _publish_state(self) -> None:
-        if self.obs is None:
-            return
         stamp = self.get_clock().now().to_msg()
         state = self.proprio_map.to_robot(self.obs.proprio)
         pose = PoseStamped()
@@ -280,7 +280,7 @@ class SimRobotNode(Node):
         values = dict(self.stats)
         values.update(episode=self.episode.episode_id if self.episode else "", steps=self.steps)
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: sim robot",
-                                               self.cfg.suite, OK if self.obs is not None else WARN,
+                                               self.cfg.suite, OK,
                                                "running" if self.episode else "between episodes", values))
 
     def shutdown(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from robot_rl.config import StrictConfig
@@ -47,6 +49,10 @@ class TabletopConfig(StrictConfig):
         default=None, ge=0.0, le=0.1,
         description="null: every context is a fresh random layout; a number (m): LIBERO-style, one fixed layout "
                     "shared by all tasks and each context moves every object by up to this much (tasks.jittered_scene)")
+    layout: Literal["shared", "per_task"] = Field(
+        default="shared",
+        description="with layout_jitter: shared = one layout for every task (LIBERO-Goal style: only the instruction "
+                    "tells tasks apart); per_task = each task its own fixed layout (LIBERO-90 style, tasks.task_layout)")
     gripper_jitter: float | None = Field(
         default=None, ge=0.0, le=0.1,
         description="with layout_jitter: null = the gripper starts anywhere in its start box (+-4 cm, +-0.3 rad "
@@ -61,6 +67,8 @@ class TabletopConfig(StrictConfig):
     def _gripper_jitter_needs_layout(self) -> TabletopConfig:
         if self.gripper_jitter is not None and self.layout_jitter is None:
             raise ValueError("gripper_jitter: needs layout_jitter (the shared layout holds the gripper's start pose)")
+        if self.layout != "shared" and self.layout_jitter is None:
+            raise ValueError(f"layout: {self.layout!r} needs layout_jitter (null draws a fresh random layout per context)")
         return self
 
     def episode_limit(self, task_limit: int) -> int:

@@ -172,7 +172,8 @@ class TabletopEnv(Env):
             jitter = self.config.layout_jitter
             scene = self._scene_cache[context] = (sample_scene(task, context.init_id) if jitter is None
                                                   else jittered_scene(task, context.init_id, jitter,
-                                                                      gripper_jitter=self.config.gripper_jitter))
+                                                                      gripper_jitter=self.config.gripper_jitter,
+                                                                      per_task=self.config.layout == "per_task"))
         self._task, self._context, self._t = task, context, 0
         m, d = self.model, self.data
 

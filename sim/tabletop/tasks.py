@@ -120,6 +120,18 @@ def shared_layout(layout_id: int = 0) -> SceneInit:
                        lambda items: all(_push_lane_ok(t, items) for t in push_tasks), f"shared layout {layout_id}")
 
 
+@functools.lru_cache(maxsize=16)
+def task_layout(task_name: str) -> SceneInit:
+    """The fixed arrangement of one task (LIBERO-90 style: every task has its own scene), drawn once.
+
+    Unlike :func:`shared_layout`, the layout differs per task, so the scene itself hints at the task
+    and only the objects' small per-context moves vary; a push task's own lane is kept clear.
+    """
+    task = TASKS_BY_NAME[task_name]
+    return _draw_scene(np.random.default_rng([zlib.crc32(b"task-layout"), zlib.crc32(task_name.encode())]),
+                       lambda items: task.kind != "push" or _push_lane_ok(task, items), f"layout of {task_name}")
+
+
 def _draw_scene(rng: np.random.Generator, accept: Callable[[dict[str, tuple[np.ndarray, float]]], bool],
                 what: str) -> SceneInit:
     (x0, x1), (y0, y1) = WORKSPACE_XY
@@ -156,11 +168,12 @@ GRIPPER_YAW_PER_METRE = 10.0  # gripper_jitter of 1 cm also turns the start yaw 
 
 
 def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 0,
-                   gripper_jitter: float | None = None) -> SceneInit:
+                   gripper_jitter: float | None = None, per_task: bool = False) -> SceneInit:
     """LIBERO-style context: :func:`shared_layout` with every object moved by up to ``jitter``.
 
     Every task starts from the same fixed arrangement (so only the instruction tells the tasks
-    apart, as in LIBERO-Goal) and a context only perturbs it (uniform
+    apart, as in LIBERO-Goal), or with ``per_task`` from its own (:func:`task_layout`, as in
+    LIBERO-90), and a context only perturbs it (uniform
     +-``jitter`` metres in x and y, +-0.3 rad of cube yaw, a fresh gripper start), as LIBERO's
     initial states do: the regime where a handful of demonstrations covers the held-out states.
     ``gripper_jitter`` (m): the gripper starts at the layout's own start pose moved by up to this
@@ -169,7 +182,7 @@ def jittered_scene(task: TaskDef, init_id: int, jitter: float, layout_id: int = 
     Draws that overlap, leave the workspace or (push) block the lane are rejected. A pure
     function of its arguments, like :func:`sample_scene`.
     """
-    base = shared_layout(layout_id)
+    base = task_layout(task.name) if per_task else shared_layout(layout_id)
     rng = np.random.default_rng(_seed(task.name, init_id) + [1])  # + [1]: a stream apart from sample_scene's
     (x0, x1), (y0, y1) = WORKSPACE_XY
     for tries in range(1, 10_000):

@@ -93,3 +93,18 @@ def test_rendered_points_land_where_opencv_projects_them(exact):
     expected, _ = cv2.projectPoints(POINTS, cv2.Rodrigues(T_cam_world[:3, :3])[0], T_cam_world[:3, 3], K, np.zeros(5))
     got = _centroids(_render(cam, size, exact))
     np.testing.assert_allclose(got, expected.reshape(-1, 2), atol=0.6)
+
+
+def test_a_square_sim_camera_sees_the_centre_crop_of_a_4_3_calibration():
+    """Calibrated at 640x480, rendered square: the points land where the policy node's fit puts them."""
+    K = np.array([[600.0, 0, 331.0], [0, 598.0, 243.5], [0, 0, 1]])
+    T_world_cam = _camera_pose()
+    cam = mujoco_camera(K, (640, 480), T_world_cam, (240, 240))
+    T_cam_world = inv_T(T_world_cam)
+    full, _ = cv2.projectPoints(POINTS, cv2.Rodrigues(T_cam_world[:3, :3])[0], T_cam_world[:3, 3], K, np.zeros(5))
+    # The fit: crop x in [80, 560), then scale 480 -> 240 with pixel centres at integer coordinates.
+    s = 240 / 480
+    expected = (full.reshape(-1, 2) - [80, 0] + 0.5) * s - 0.5
+    got = _centroids(_render(cam, (240, 240), exact=True))
+    np.testing.assert_allclose(got, expected, atol=0.6)
+    assert cam.fovy_deg == pytest.approx(np.degrees(2 * np.arctan(240 / 598)))  # vertical view unchanged

@@ -9,7 +9,7 @@ import pytest
 
 from robot_rl.panel import PanelCommand, PanelError, PanelMachine, parse_command
 from robot_rl.panel.machine import OWN_COUNT_HOLD_S
-from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
+from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent, parse_episode_event
 from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
 
@@ -18,12 +18,22 @@ VOLATILE = ("error", "revision", "now")
 
 def machine(**cfg) -> PanelMachine:
     counter = itertools.count(1)
-    cfg = {"undo_window_s": 3.0, "time_limit_s": 60.0, "contexts": ["pick_red/0", "pick_blue/1"], **cfg}
+    cfg = {"undo_window_s": 3.0, "time_limit_s": 60.0, "contexts": ["pick_red/0", "pick_blue/1"],
+           "instructions": ["pick_red=pick up the red cube", "pick_blue=pick up the blue cube"], **cfg}
     return PanelMachine(LabelNodeConfig(**cfg), unique=lambda: f"u{next(counter)}", session="s")
 
 
-def cmd(m: PanelMachine, command: str, now: float, operator: str = "ana", **kw):
-    return m.command(PanelCommand(command=command, operator=operator, **kw), now)
+def ack(m: PanelMachine, status: str, now: float, reason: str = "", episode_id: str = "") -> None:
+    """policy_node's answer to the running episode's start."""
+    m.on_ack(EpisodeAck(episode_id=episode_id or m.active.episode_id, status=status, reason=reason), now)
+
+
+def cmd(m: PanelMachine, command: str, now: float, operator: str = "ana", recorded: bool = True, **kw):
+    """One command; a start is confirmed as recording by policy_node at once unless ``recorded`` is False."""
+    out = m.command(PanelCommand(command=command, operator=operator, **kw), now)
+    if command == "start" and recorded:
+        ack(m, "recording", now)
+    return out
 
 
 def schedule(done: int = 0, k: int = 3, state: str = "collecting", current: int = 0) -> HwSchedule:
@@ -286,3 +296,100 @@ def test_a_label_never_recorded_stops_counting_after_the_hold():
     assert m.snapshot(later + 2.0 + OWN_COUNT_HOLD_S)["progress_text"] == "context 1 of 2, rollout 2 of 2"
     m.on_schedule(schedule(done=2, k=2))
     refused(m, "start", later + 3.0 + OWN_COUNT_HOLD_S, "has all 2 rollouts")
+
+
+# ---- policy_node's acknowledgement of a start --------------------------------------------------
+
+def test_local_contexts_send_their_instruction_with_the_start():
+    m = machine(undo_window_s=0.0)
+    snap = m.snapshot(0.0)  # what Start opens, before any start
+    assert (snap["instruction"], snap["context_id"]) == ("pick up the red cube", "pick_red/0")
+    first = cmd(m, "start", 0.0).events[-1]
+    cmd(m, "success", 1.0)
+    assert m.snapshot(1.0)["instruction"] == "pick up the blue cube"
+    second = cmd(m, "start", 2.0).events[-1]
+    assert [(e.context_id, e.instruction) for e in (first, second)] == [
+        ("pick_red/0", "pick up the red cube"), ("pick_blue/1", "pick up the blue cube")]
+
+
+def test_labels_wait_until_policy_node_confirms_recording():
+    m = machine(undo_window_s=0.0)
+    cmd(m, "start", 0.0, recorded=False)
+    snap = m.snapshot(0.5)["episode"]
+    assert (snap["active"], snap["ack"], snap["recording"]) == (True, "waiting", False)
+    refused(m, "success", 0.5, "not being recorded yet: waiting for policy_node to confirm its start")
+    ack(m, "recording", 0.6, episode_id="panel-s-0-9-zz")  # another episode's answer changes nothing
+    assert not m.active.recording
+    ack(m, "recording", 0.7)
+    assert m.snapshot(0.8)["episode"]["recording"] is True
+    assert cmd(m, "success", 1.0).events[0].event == "success"
+
+
+def test_a_refused_start_shows_refused_and_cannot_be_labelled():
+    m = machine(undo_window_s=0.0)
+    start = cmd(m, "start", 0.0, recorded=False).events[0]
+    ack(m, "refused", 0.1, reason="no policy loaded (set parameter checkpoint)")
+    snap = m.snapshot(0.2)
+    assert not snap["episode"]["active"] and "REFUSED by policy_node: no policy loaded" in snap["error"]
+    assert snap["refused"] == {"episode_id": start.episode_id, "context_id": "pick_red/0", "group_id": "panel-s-1",
+                               "instruction": "pick up the red cube",
+                               "reason": "no policy loaded (set parameter checkpoint)"}
+    refused(m, "success", 0.3, "policy_node refused the start of 'panel-s-1-1-u1' \\(no policy loaded")
+    refused(m, "failure", 0.3, "'panel-s-1-1-u1' was not recorded: policy_node refused its start",
+            episode_id=start.episode_id)
+    # Nothing was recorded: Start opens the same rollout again, and the refusal is no longer shown.
+    assert snap["progress_text"] == "context 1 of 2, rollout 1 of 1"
+    again = cmd(m, "start", 1.0).events[0]
+    assert (again.context_id, again.group_id, again.episode_id) == ("pick_red/0", "panel-s-1", "panel-s-1-1-u2")
+    assert m.snapshot(1.0)["refused"] is None
+
+
+def test_no_answer_in_time_is_shown_and_only_abort_or_a_late_confirmation_help():
+    m = machine(undo_window_s=0.0, ack_timeout_s=2.0)
+    cmd(m, "start", 0.0, recorded=False)
+    before = m.revision
+    assert not m.tick(1.9) and m.active.ack == "waiting"
+    m.tick(2.0)
+    assert m.active.ack == "no_answer" and m.revision > before
+    refused(m, "failure", 2.5, "did not confirm the start within 2 s")
+    ack(m, "recording", 3.0)  # a late answer still counts
+    assert cmd(m, "failure", 3.5).events[0].event == "failure"
+
+    cmd(m, "start", 4.0, recorded=False)
+    m.tick(10.0)
+    (abort,) = cmd(m, "abort", 10.5).events  # abort needs no recording: it gives the episode up
+    assert abort.event == "abort"
+
+
+def test_acting_without_recording_offers_abort_only():
+    m = machine(undo_window_s=0.0)
+    cmd(m, "start", 0.0, recorded=False)
+    ack(m, "acting", 0.1, reason="policy_node records nowhere (parameter buffer_path is empty)")
+    assert "NOT recorded" in m.snapshot(0.2)["error"]
+    refused(m, "success", 0.5, "not being recorded: policy_node records nowhere")
+    assert cmd(m, "abort", 1.0).events[0].event == "abort"
+
+
+def test_an_external_start_is_labelled_only_once_recording():
+    m = machine(undo_window_s=0.0)
+    m.on_episode_event(EpisodeEvent(event="start", episode_id="sim-1", context_id="pick_red/5", group_id="g",
+                                    instruction="pick up the red cube"), 0.0)
+    refused(m, "success", 0.5, "waiting for policy_node")
+    ack(m, "recording", 0.6)
+    assert cmd(m, "success", 1.0).events[0].episode_id == "sim-1"
+
+
+def test_a_scheduled_group_without_instruction_is_not_started():
+    m = machine()
+    m.on_schedule(HwSchedule(group_size=2, status="collecting", current=0,
+                             groups=[HwGroup(group_id="c3-g0", context_id="pick_red/1")]))
+    refused(m, "start", 0.0, "group 'c3-g0' has no instruction")
+
+
+def test_the_time_limit_aborts_an_episode_that_is_not_recorded():
+    m = machine(time_limit_s=10.0)
+    cmd(m, "start", 0.0, recorded=False)
+    before = m.progress_text()
+    (end,) = m.tick(10.0).events
+    assert (end.event, end.timeout, end.note) == ("abort", False, "time limit, not recorded")
+    assert m.progress_text() == before  # nothing counted: Start re-opens the same rollout

@@ -11,7 +11,7 @@ import pytest
 
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.panel import PanelCommand, PanelMachine
-from robot_rl.robot.episodes import EpisodeBook
+from robot_rl.robot.episodes import EpisodeBook, EventRejected
 from robot_rl.ros_config.episode_event import EpisodeEvent
 from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.spec import EmbodimentSpec, load_spec
@@ -34,7 +34,8 @@ class Rig:
         counter = itertools.count(1)
         self.spec = spec
         self.machine = PanelMachine(LabelNodeConfig(undo_window_s=UNDO_S, time_limit_s=time_limit_s,
-                                                    contexts=["pick_red/0"]),
+                                                    contexts=["pick_red/0"],
+                                                    instructions=["pick_red=pick up the red cube"]),
                                     unique=lambda: f"u{next(counter)}", session="s")
         self.buffer = RolloutBuffer.create(path, spec)
         self.book = EpisodeBook(self.buffer)
@@ -42,7 +43,13 @@ class Rig:
 
     def deliver(self, out) -> None:
         for event in out.events:  # what the label node publishes, as the policy node receives it
-            self.book.on_event(event, "pick up the red cube", policy_version=1)
+            refusal = ""
+            try:
+                self.book.on_event(event, "", policy_version=1)
+            except EventRejected as err:
+                refusal = str(err)
+            if event.event == "start":  # ... and its answer, as the panel receives it
+                self.machine.on_ack(self.book.ack(event, refusal, self.now), self.now)
 
     def press(self, command: str) -> None:
         self.deliver(self.machine.command(PanelCommand(command=command, operator="ana"), self.now))

@@ -15,10 +15,10 @@ from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.errors import ConfigError
 from robot_rl.robot.commands import check_commandable, hold_action, pose_target_to_action, twist_to_action
 from robot_rl.robot.episodes import EpisodeBook, EventRejected
-from robot_rl.robot.observation import ObservationInputs, check_image, resize_nearest
+from robot_rl.robot.observation import ObservationInputs, check_image
 from robot_rl.robot.proprio import ProprioMap, RobotState, default_proprio_sources
 from robot_rl.ros_config import NODE_CONFIGS
-from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
+from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent, parse_episode_ack, parse_episode_event
 from robot_rl.ros_config.graph import GraphConfig, apply_overrides, node_command, validate_graph
 from robot_rl.safety.rotations import rotvec_to_quat
 from robot_rl.spec import EmbodimentSpec, load_spec
@@ -65,6 +65,26 @@ def test_proprio_map_names_every_mistake(spec):
         ProprioMap(spec, TABLETOP_SOURCES).from_robot(RobotState(np.zeros(3), np.array([0, 0, 0, 1.0]), {}))
 
 
+@pytest.mark.parametrize("source, driver, expected", [
+    ("joints:panda_finger_joint1 from 0..0.04 to -1..1", {"panda_finger_joint1": 0.04}, 1.0),  # Franka: open
+    ("joints:panda_finger_joint1 from 0..0.04 to -1..1", {"panda_finger_joint1": 0.0}, -1.0),
+    ("joints:finger_joint from 0..0.8 to 1..-1", {"finger_joint": 0.8}, -1.0),  # Robotiq 2F-85: closed
+    ("joints:finger_joint from 0..0.8 to 1..-1", {"finger_joint": 0.2}, 0.5),
+])
+def test_gripper_units_map_onto_the_spec_range_and_back(spec, source, driver, expected):
+    pmap = ProprioMap(spec, [*TABLETOP_SOURCES[:2], f"gripper={source}"])
+    state = RobotState(np.zeros(3), np.array([0, 0, 0, 1.0]), driver)
+    assert pmap.from_robot(state)[6] == pytest.approx(expected)
+    assert pmap.to_robot(pmap.from_robot(state)).joints == pytest.approx(driver)
+
+
+@pytest.mark.parametrize("bad", ["joints:f from 0..0.04", "joints:f from 0..0 to -1..1", "joints:f from a..b to -1..1",
+                                 "joints:f from 0..0.04 to -1"])
+def test_bad_gripper_maps_are_refused_with_the_syntax(spec, bad):
+    with pytest.raises(ConfigError, match="from LOW..HIGH to LOW..HIGH"):
+        ProprioMap(spec, [*TABLETOP_SOURCES[:2], f"gripper={bad}"])
+
+
 # ---- commands -----------------------------------------------------------------------------------
 
 def test_pose_target_becomes_the_delta_towards_it(spec):
@@ -100,6 +120,8 @@ def test_acts_only_when_every_input_is_fresh(small_spec):
     inputs.set_image("wrist", img + 1, 9.5)  # 0.5 s old
     inputs.set_ee_pose(np.array([0.1, 0.2, 0.3]), np.array([0, 0, 0, 1.0]), 9.95)
     inputs.set_joints(["gripper"], [0.25], 9.95)
+    # In an episode its start event's instruction is enough: nothing needs /robot_rl/instruction.
+    assert [p.key for p in inputs.problems(10.0, "pick up the red cube")] == ["stale_image_wrist"]
     inputs.instruction = "pick up the red cube"
     problems = inputs.problems(10.0)
     assert [p.key for p in problems] == ["stale_image_wrist"] and "0.500 s old" in problems[0].detail
@@ -122,9 +144,11 @@ def test_images_are_checked_and_optionally_resized(small_spec):
         check_image(small_spec, "wrist", np.zeros((16, 8, 3), np.uint8), resize=False)
     with pytest.raises(ValueError, match="RGB uint8"):
         check_image(small_spec, "wrist", np.zeros((8, 8), np.uint16), resize=True)
-    big = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
-    np.testing.assert_array_equal(resize_nearest(big, 8, 8), big[::2, ::2])
-    assert check_image(small_spec, "wrist", big, resize=True).shape == (8, 8, 3)
+    wide = np.zeros((12, 16, 3), np.uint8)
+    wide[:, 2:14] = 200  # the centred 12x12 square: what the crop keeps
+    np.testing.assert_array_equal(check_image(small_spec, "wrist", wide, resize=True), np.full((8, 8, 3), 200, np.uint8))
+    with pytest.raises(ValueError, match="smaller than"):
+        check_image(small_spec, "wrist", np.zeros((6, 16, 3), np.uint8), resize=True)  # 6x6 after the crop
 
 
 # ---- episode events -----------------------------------------------------------------------------
@@ -191,6 +215,35 @@ def test_episode_book_commits_like_simulation_rollouts(tmp_path, small_spec):
     np.testing.assert_array_equal(t["t_label"], [np.nan, 2.5, np.nan])
     assert [g.episode_ids for g in buf.complete_groups(2)] == [[0, 1]]  # the aborted one is not usable
     np.testing.assert_allclose(buf.read_episode(0)["action"][2], 0.02)
+
+
+def test_every_start_is_answered_recording_acting_or_refused_with_the_reason(tmp_path, small_spec):
+    def start(eid: str, instruction: str = "pick up the red cube") -> EpisodeEvent:
+        return EpisodeEvent(event="start", episode_id=eid, context_id="pick_red/3", instruction=instruction)
+
+    def answer(book: EpisodeBook, event: EpisodeEvent, version: int) -> EpisodeAck:
+        try:
+            book.on_event(event, "", version)
+        except EventRejected as err:
+            return book.ack(event, str(err), 1.0)
+        return book.ack(event, "", 1.0)
+
+    book = EpisodeBook(RolloutBuffer.create(tmp_path / "buf", small_spec))
+    ack = answer(book, start("e1"), 4)
+    assert ack == EpisodeAck(episode_id="e1", status="recording", instruction="pick up the red cube",
+                             policy_version=4, stamp=1.0) and ack.recording
+    assert parse_episode_ack(ack.to_json()) == ack  # what goes on the wire round-trips
+    assert answer(book, start("e1"), 4).status == "recording"  # a duplicate start: still the same recording
+    ack = answer(book, start("e2"), -1)
+    assert ack.status == "refused" and "no policy loaded" in ack.reason and book.active is None
+    ack = answer(book, start("e3", instruction=""), 4)  # never the latched topic's (possibly stale) text
+    assert ack.status == "refused" and "carries no instruction" in ack.reason and book.active is None
+    ack = answer(EpisodeBook(None), start("e4"), 4)
+    assert (ack.status, ack.recording) == ("acting", False) and "buffer_path" in ack.reason
+    for text, match in [('{"episode_id": "e", "status": "refused"}', "needs a reason"),
+                        ('{"episode_id": "e", "status": "maybe"}', "status")]:
+        with pytest.raises(ConfigError, match=match):
+            parse_episode_ack(text)
 
 
 # ---- node graphs (robot-rl up) ------------------------------------------------------------------

@@ -97,6 +97,10 @@ class HttpOperator:
     def ready(self) -> bool:
         return self.state() is not None
 
+    def recording(self) -> bool:
+        """The page shows the running episode as recorded (policy_node confirmed its start): labels allowed."""
+        return bool(((self.state() or {}).get("episode") or {}).get("recording"))
+
     def shows(self, group_id: str) -> bool:
         """The page shows ``group_id`` as the group to collect (what the operator waits for)."""
         s = (self.state() or {}).get("schedule") or {}
@@ -135,6 +139,9 @@ class DirectOperator:
         return {}
 
     def ready(self) -> bool:
+        return True
+
+    def recording(self) -> bool:
         return True
 
     def shows(self, group_id: str) -> bool:
@@ -248,6 +255,8 @@ def _collect(rig: Rig, label: str) -> None:
             rig.operator.command("start")
             try:
                 rig.probe.spin_until(lambda: rig.chunks >= before + 2, 20, "the policy acting")
+                # As an operator: label once the page says the episode is recorded.
+                rig.probe.spin_until(rig.operator.recording, 10, "the panel showing the episode recorded")
                 break
             except AssertionError:
                 # What an operator does when the robot does not move: abort (re-record) and start again.

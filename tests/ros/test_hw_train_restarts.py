@@ -127,6 +127,7 @@ def _start_acting(rig: Rig, *, committed: int | None = None) -> dict:
             if committed is not None:
                 rig.probe.spin_until(lambda: len(_episodes(rig)) >= committed, 15, "the orphan closed by the start")
             rig.probe.spin_until(lambda: rig.chunks >= before + 2, 20, "the policy acting")
+            rig.probe.spin_until(rig.operator.recording, 10, "the panel showing the episode recorded")
             return state
         except AssertionError:
             if attempt == 2:

@@ -94,7 +94,6 @@ class Robot:
         self.pose_pub = n.create_publisher(PoseStamped, topics.EE_POSE, qos.SENSOR)
         self.joint_pub = n.create_publisher(JointState, topics.JOINT_STATES, qos.SENSOR)
         self.schedule_pub = n.create_publisher(String, topics.HW_SCHEDULE, qos.LATCHED)
-        n.create_publisher(String, topics.INSTRUCTION, qos.LATCHED).publish(String(data="pick up the red cube"))
         n.create_timer(0.05, self._drive)
         self._thread = threading.Thread(target=probe.executor.spin, daemon=True)
         self._thread.start()
@@ -165,6 +164,8 @@ class Rig:
         wait_until(lambda: self.episode_id(page) not in ("none", before), 10, "the started episode on the page",
                    self.logs)
         episode = self.episode_id(page)
+        wait_until(lambda: page.inner_text("[data-testid=episode-status]") == "recording", 10,
+                   "policy_node confirming the recording on the page", self.logs)
         steps = self.robot.steps_recorded()
         wait_until(lambda: self.robot.steps_recorded() > steps + 1, 15, "the policy recording steps", self.logs)
         return episode
@@ -207,6 +208,7 @@ def rig(tmp_path_factory, domain_id, node_logs):
         "success_label_node": {"ros__parameters": {
             "host": "0.0.0.0", "port": port, "token": TOKEN, "spec": str(tmp / "spec.yaml"), "jpeg_rate_hz": 10.0,
             "time_limit_s": TIME_LIMIT, "undo_window_s": UNDO, "contexts": ["pick_red/0", "pick_blue/1"],
+            "instructions": ["pick_red=pick up the red cube", "pick_blue=pick up the blue cube"],
             "group_size": 2, "operator": "default-op"}},
     }
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
@@ -452,7 +454,7 @@ def test_estop_reaches_the_executor(rig):
     page = rig.page
     rig.robot.schedule_pub.publish(String(data=HwSchedule(
         group_size=2, status="collecting", current=0,
-        groups=[HwGroup(group_id="c3-g0", context_id="pick_red/1")]).to_json()))
+        groups=[HwGroup(group_id="c3-g0", context_id="pick_red/1", instruction="pick up the red cube")]).to_json()))
     wait_until(lambda: page.inner_text("[data-testid=progress]") == "context 1 of 1, rollout 1 of 2", 10,
                "the new schedule")
     n = rig.count()

@@ -10,7 +10,8 @@ import yaml
 
 from robot_rl.env import make_suite
 from robot_rl.errors import ConfigError
-from sim.tabletop.tasks import NUM_EVAL, NUM_TRAIN, TASKS, TASKS_BY_NAME, jittered_scene, sample_scene, shared_layout
+from sim.tabletop.tasks import (NUM_EVAL, NUM_TRAIN, TASKS, TASKS_BY_NAME, jittered_scene, sample_scene, shared_layout,
+                               task_layout)
 
 JITTER = 0.04
 
@@ -101,3 +102,58 @@ def test_quickstart_experts_succeed_on_95_percent_of_jittered_contexts(task, opt
     finally:
         env.close()
     assert ok / len(contexts) >= 0.95, (task, ok)
+
+
+def test_per_task_layouts_are_fixed_per_task_and_jittered_per_context():
+    layouts = {t.name: task_layout(t.name) for t in TASKS}
+    assert len({tuple(np.round(v.cubes["red"], 6)) for v in layouts.values()}) == len(TASKS)  # one layout per task
+    assert task_layout("pick_red") == layouts["pick_red"]  # drawn once, the same everywhere
+    for task in TASKS:
+        base = layouts[task.name]
+        for i in (0, 17, NUM_TRAIN + 3):
+            s = jittered_scene(task, i, 0.01, per_task=True, gripper_jitter=0.01)
+            for colour, (x, y, _) in s.cubes.items():
+                assert max(abs(x - base.cubes[colour][0]), abs(y - base.cubes[colour][1])) <= 0.01 + 1e-12
+            assert np.abs(np.array(s.gripper[:3]) - base.gripper[:3]).max() <= 0.01 + 1e-12
+    # The shared-layout contexts are untouched by the option's existence.
+    assert jittered_scene(TASKS[0], 5, 0.01) == jittered_scene(TASKS[0], 5, 0.01, per_task=False)
+
+
+def test_per_task_layout_option_is_validated_and_reaches_the_env():
+    with pytest.raises(ConfigError, match="layout: 'per_task' needs layout_jitter"):
+        make_suite("tabletop", layout="per_task")
+    with pytest.raises(ConfigError, match="layout"):
+        make_suite("tabletop", layout="random", layout_jitter=0.01)
+    suite = make_suite("tabletop", spec="tabletop_64", layout_jitter=0.01, gripper_jitter=0.01, layout="per_task")
+    env = suite.make_env(settle_steps=0)
+    try:
+        for task in ("push_red_target", "stack_red_green"):
+            ctx = suite.contexts(task, "eval")[0]
+            env.reset(ctx)
+            want = jittered_scene(TASKS_BY_NAME[task], ctx.init_id, 0.01, gripper_jitter=0.01, per_task=True)
+            for colour, (x, y, _) in want.cubes.items():
+                np.testing.assert_allclose(env.privileged_state()["cubes"][colour]["pos"][:2], (x, y), atol=1e-6)
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+def test_every_expert_solves_its_own_per_task_layout():
+    suite = make_suite("tabletop", spec="tabletop_64", layout_jitter=0.01, gripper_jitter=0.01, layout="per_task")
+    env = suite.make_env()
+    failed = []
+    try:
+        for task in TASKS:
+            for ctx in suite.contexts(task.name, "eval")[:2]:
+                env.reset(ctx)
+                expert = suite.expert(task.name, seed=0)
+                expert.reset(env)
+                for _ in range(env.max_steps):
+                    result = env.step(expert.act(), render=False)
+                    if result.done:
+                        break
+                if not result.success:
+                    failed.append(f"{task.name}/{ctx.init_id}")
+    finally:
+        env.close()
+    assert len(failed) <= 1, failed  # the experts solve >= 99.5% of random layouts (bench/sim.py --experts)

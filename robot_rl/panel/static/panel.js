@@ -98,6 +98,8 @@ function render() {
   $("policy-version").textContent = state.policy_version >= 0 ? state.policy_version : "none";
   $("instruction").textContent = state.instruction || "—";
   $("progress").textContent = state.progress_text;
+  $("context").textContent = state.context_id || "—";
+  $("group").textContent = state.group_id || "—";
   $("episode-id").textContent = state.episode.active ? state.episode.episode_id : "none";
   $("estop-banner").hidden = !state.estop;
   if (!operatorInput.value && document.activeElement !== operatorInput) operatorInput.placeholder = state.operator;
@@ -106,12 +108,38 @@ function render() {
   if (ref.dataset.src !== refSrc) { ref.dataset.src = refSrc; if (refSrc) ref.src = refSrc; else ref.removeAttribute("src"); }
   const active = state.episode.active;
   const pending = state.last_label && state.last_label.pending;
+  renderRecording();
   $("btn-start").disabled = active || state.estop;
-  for (const id of ["btn-success", "btn-failure", "btn-abort"]) $(id).disabled = !active;
+  // A label is offered only for an episode policy_node confirmed it records; Abort always ends one.
+  for (const id of ["btn-success", "btn-failure"]) $(id).disabled = !(active && state.episode.recording);
+  $("btn-abort").disabled = !active;
   $("btn-undo").disabled = !pending;
   $("btn-skip").disabled = active;
   renderError();
   tick();
+}
+
+const ACK_TEXT = {
+  waiting: () => "starting: waiting for policy_node to confirm…",
+  recording: () => "recording",
+  acting: (ep) => `NOT recorded: ${ep.ack_reason}`,
+  no_answer: (ep) => `NOT confirmed: ${ep.ack_reason}`,
+};
+
+function renderRecording() {
+  const ep = state.episode;
+  const el = $("episode-status");
+  let text = "—", kind = "";
+  if (ep.active) {
+    text = (ACK_TEXT[ep.ack] || (() => ep.ack))(ep);
+    kind = ep.recording ? "ok" : ep.ack === "waiting" ? "" : "bad";
+  } else if (state.refused) {
+    text = `REFUSED: start of ${state.refused.episode_id} — ${state.refused.reason}`;
+    kind = "bad";
+  }
+  el.textContent = text;
+  el.dataset.ack = ep.active ? ep.ack : (state.refused ? "refused" : "none");
+  el.className = kind;
 }
 
 function tick() {

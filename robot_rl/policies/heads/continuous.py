@@ -72,13 +72,16 @@ class ContinuousDistribution:
         return torch.maximum(torch.minimum(raw, self.spec_high), self.spec_low)
 
     def sample(self, generator: torch.Generator | None = None) -> PolicySample:
-        shape, dev = self.loc.shape, self.loc.device
+        shape = self.loc.shape
+        # Noise comes from the generator's device (see TokenDistribution.sample) and moves to the policy's.
+        dev = generator.device if generator is not None else self.loc.device
         if self.kind == "gaussian":
             noise = torch.randn(shape, generator=generator, device=dev)
         else:
             # Inverse CDF of the standard Laplace; u in (-1/2, 1/2) kept off the edges to avoid log(0).
             u = torch.rand(shape, generator=generator, device=dev).clamp(1e-7, 1 - 1e-7) - 0.5
             noise = -torch.sign(u) * torch.log1p(-2 * u.abs())
+        noise = noise.to(self.loc.device)
         raw = self.loc + self.scale * noise
         return PolicySample(action=self.clip(raw), log_prob=self.score_raw(raw), raw_action=raw)
 

@@ -57,7 +57,10 @@ class TokenDistribution:
     def sample(self, generator: torch.Generator | None = None) -> PolicySample:
         b, h, a, k = self.log_probs.shape
         probs = self.log_probs.exp().reshape(-1, k)  # (B*H*A, K)
-        tokens = torch.multinomial(probs, 1, generator=generator).view(b, h, a)
+        # Draw on the generator's device: a CPU generator (the rollout samplers') with a policy on CUDA
+        # would otherwise raise, and the same seed then gives the same chunk on either device.
+        draw_on = generator.device if generator is not None else probs.device
+        tokens = torch.multinomial(probs.to(draw_on), 1, generator=generator).to(probs.device).view(b, h, a)
         return PolicySample(action=self.to_action(tokens), log_prob=self.score_tokens(tokens), tokens=tokens)
 
     def score_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
