@@ -31,7 +31,7 @@ import torch
 from pydantic import Field, model_validator
 
 from robot_rl.algorithms.advantages import AdvantageMethod, group_advantages
-from robot_rl.algorithms.kl import KLEstimator, entropy_mc, kl_divergence
+from robot_rl.algorithms.kl import KL_LOSS_ESTIMATORS, KLEstimator, entropy_mc, kl_divergence
 from robot_rl.algorithms.ppo import Aggregation, Granularity, aggregate, ppo_loss, reduce_log_prob
 from robot_rl.config import StrictConfig
 from robot_rl.errors import AlgorithmError
@@ -66,7 +66,10 @@ class LoopConfig(StrictConfig):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
     kl_coef: float = Field(0.0, ge=0, description="weight of the KL penalty to a frozen reference; 0 = off")
-    kl_estimator: KLEstimator = Field("k3", description="k1, k2 or k3 estimator for the reference KL")
+    kl_estimator: KLEstimator = Field(
+        "k3", description="k2 or k3: the estimator of the reference KL used as a loss (k1's gradient ignores the "
+                          "reference, so it is refused with kl_coef > 0 and logged beside the loss as "
+                          "losses/kl_ref_k1)")
     entropy_coef: float = Field(
         0.0, ge=-1.0, le=1.0,
         description="loss -= entropy_coef x the policy's exact entropy (per element, aggregated like the loss): > 0 "
@@ -80,6 +83,17 @@ class LoopConfig(StrictConfig):
         if self.microbatch_size is not None and self.microbatch_size > self.minibatch_size:
             raise ValueError(f"microbatch_size ({self.microbatch_size}) must be <= "
                              f"minibatch_size ({self.minibatch_size})")
+        return self
+
+    @model_validator(mode="after")
+    def _kl_estimator_is_a_loss(self) -> LoopConfig:
+        # d/dtheta [log pi_theta(a) - log pi_ref(a)] = d/dtheta log pi_theta(a): the reference drops out of
+        # k1's gradient, which only lowers the likelihood of every sampled action (from a reference
+        # 0.09 nats away, 8 epochs at advantage 0 drove the exact KL to 1.7 with k1, 0.0015 with k2/k3).
+        if self.kl_coef > 0 and self.kl_estimator not in KL_LOSS_ESTIMATORS:
+            raise ValueError(f"kl_estimator: got {self.kl_estimator!r} with kl_coef {self.kl_coef}; k1 cannot be "
+                             "a loss (its gradient does not depend on the reference); allowed with kl_coef > 0: "
+                             f"{', '.join(KL_LOSS_ESTIMATORS)} (k1 is logged as losses/kl_ref_k1)")
         return self
 
 
@@ -366,7 +380,7 @@ def loop_update(
     :param generator: RNG for the minibatch permutation (None: torch's global RNG).
     :param data_parallel: run ``batch`` as this rank's part of a global batch (see
         :class:`DataParallel`); the returned metrics are those of the global batch on every rank.
-    :return: ``losses/pg_loss``, ``losses/kl_ref``, ``losses/total``, ``losses/approx_kl``,
+    :return: ``losses/pg_loss``, ``losses/kl_ref`` (+ ``_k1``), ``losses/total``, ``losses/approx_kl``,
         ``losses/approx_kl_k1``, ``charts/clipfrac`` (+ ``_low``, ``_high``, ``dual_``),
         ``charts/ratio_mean/min/max``, ``charts/advantage_mean/std``, ``charts/entropy``,
         ``charts/grad_norm`` (before clipping, mean over optimiser steps), ``charts/grad_norm_max``,
@@ -475,6 +489,9 @@ def loop_update(
                                           cfg.aggregation)
                     loss = loss + cfg.kl_coef * kl_ref
                     stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
+                    with torch.no_grad():  # k1 as a diagnostic only (see LoopConfig._kl_estimator_is_a_loss)
+                        kl_k1, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], "k1"), elem_mask, cfg.aggregation)
+                    stats.add("losses/kl_ref_k1", float(kl_k1), float(pg["weight"]))
                 if cfg.entropy_coef:
                     entropy, _ = aggregate(new_entropy, elem_mask, cfg.aggregation)
                     loss = loss - cfg.entropy_coef * entropy

@@ -122,7 +122,7 @@ class LoopTrainer:
         if self.dist.enabled:
             self.policy.to(self.dist.device)
             broadcast_parameters(self.policy, self.dist)  # identical start on every rank
-        self.ref_policy = copy.deepcopy(self.policy).eval() if cfg.loop.kl_coef > 0 else None
+        self.ref_policy = self._reference_policy(resume) if cfg.loop.kl_coef > 0 else None
         # What samples, evaluates and is saved: the policy itself, or under FSDP a full replica
         # refreshed from the shards after every update (a sharded forward is a collective).
         self.sampling_policy: Policy = copy.deepcopy(self.policy) if self.fsdp else self.policy
@@ -139,6 +139,20 @@ class LoopTrainer:
         self.buffer = (RolloutBuffer.open(buffer_path, mode="a", spec=self.suite.spec) if resume
                        else RolloutBuffer.create(buffer_path, self.suite.spec))
         self.metrics = MetricsLogger(self.run_dir) if self.dist.is_main else None
+
+    def _reference_policy(self, resume: bool) -> Policy:
+        """The frozen KL reference: the configured starting policy, also after ``--resume``.
+
+        A resumed run holds the latest checkpoint in ``self.policy``; copying that would silently
+        move the anchor to wherever training had got to, so the reference is loaded again from
+        ``policy`` in the config (the file every rank reads, so ranks agree without a broadcast).
+        """
+        if not resume:
+            return copy.deepcopy(self.policy).eval()
+        ref = load_policy(self.cfg.require_policy())
+        if self.dist.enabled:
+            ref.to(self.dist.device)
+        return ref.eval()
 
     # ---- checkpoints -----------------------------------------------------------------------
 
@@ -162,6 +176,7 @@ class LoopTrainer:
             "optimizer": optimizer_state if self.fsdp else self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "rng": _rng_state(),
             "world_size": self.dist.world_size, "per_rollout_seeding": self.keyed,
+            "reference": str(Path(self.cfg.require_policy()).resolve()) if self.ref_policy is not None else None,
         }, tmp / "trainer_state.pt")
         old = self.run_dir / "checkpoints" / ".latest.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -182,6 +197,10 @@ class LoopTrainer:
                               f"{'per_rollout' if saved[1] else 'per_call'} rollout seeding; this run has "
                               f"{self.dist.world_size} with {'per_rollout' if self.keyed else 'per_call'}; "
                               "resume with the same number of ranks and distributed.rollout_seeding")
+        reference = state.get("reference")
+        if self.ref_policy is not None and reference and reference != str(Path(self.cfg.require_policy()).resolve()):
+            log.warning("--resume: the KL reference was %s; this run's policy is %s (the reference is the "
+                        "configured starting policy)", reference, Path(self.cfg.require_policy()).resolve())
         self.update_step = state["update_step"]
         self.env_steps = state["env_steps"]
         self.rollouts = state["rollouts"]

@@ -91,3 +91,23 @@ def test_refuses_to_overwrite_a_run(start_policy, tmp_path):
 def test_bad_config_names_the_field(start_policy):
     with pytest.raises(Exception, match="clip_hihg"):
         TrainConfig.model_validate({"policy": "x", "loop": {"clip_hihg": 0.3}})
+
+
+def test_resume_keeps_the_kl_reference_at_the_starting_policy(start_policy, tmp_path):
+    """--resume loads the latest checkpoint as the policy; the KL anchor stays the configured start."""
+    run = tmp_path / "run"
+    loop = {"group_size": 4, "ppo_epochs": 2, "minibatch_size": 32, "lr_backbone": 1e-4, "lr_head": 1e-3,
+            "kl_coef": 0.1, "kl_estimator": "k3"}
+    first = LoopTrainer(_config(start_policy, 1, loop=loop), run)
+    first.run()
+    start = load_policy(start_policy)
+    trained = load_policy(run / "checkpoints" / "latest" / "policy")
+    assert any(not torch.equal(a, b) for a, b in zip(start.parameters(), trained.parameters()))
+
+    resumed = LoopTrainer(_config(start_policy, 2, loop=loop), run, resume=True)
+    assert resumed.policy.version == 1
+    for ref, s, p in zip(resumed.ref_policy.parameters(), start.parameters(), resumed.policy.parameters()):
+        torch.testing.assert_close(ref, s, rtol=0, atol=0)  # the configured start, bit for bit
+    assert any(not torch.equal(r, p) for r, p in zip(resumed.ref_policy.parameters(), resumed.policy.parameters()))
+    assert not any(p.requires_grad and p.grad is not None for p in resumed.ref_policy.parameters())
+    resumed.buffer.close()
