@@ -34,7 +34,7 @@ from robot_rl.algorithms.advantages import AdvantageMethod, group_advantages
 from robot_rl.algorithms.kl import KL_LOSS_ESTIMATORS, KLEstimator, entropy_mc, kl_divergence
 from robot_rl.algorithms.ppo import Aggregation, Granularity, aggregate, ppo_loss, reduce_log_prob
 from robot_rl.config import StrictConfig
-from robot_rl.errors import AlgorithmError
+from robot_rl.errors import AlgorithmError, ConfigError
 
 
 class LoopConfig(StrictConfig):
@@ -73,7 +73,8 @@ class LoopConfig(StrictConfig):
     entropy_coef: float = Field(
         0.0, ge=-1.0, le=1.0,
         description="loss -= entropy_coef x the policy's exact entropy (per element, aggregated like the loss): > 0 "
-                    "is PPO's entropy bonus, < 0 a penalty that keeps the sampler sharp without anchoring its mode")
+                    "is PPO's entropy bonus, < 0 a penalty that keeps the sampler sharp without anchoring its mode; "
+                    "token heads only (a gaussian/laplace head's entropy gradient is constant in its log-scale)")
     temperature: float = Field(1.0, gt=0, description="sampling temperature; the same value must score the ratios")
     target_kl: float | None = Field(
         None, gt=0, description="stop the epochs early once an epoch's approx_kl exceeds this")
@@ -130,6 +131,26 @@ class DataParallel(Protocol):
     def all_gather_object(self, obj: Any) -> list[Any]: ...
 
     def reduce_gradients(self, params: list[torch.nn.Parameter]) -> None: ...
+
+
+# Heads whose exact entropy is c + log_scale: its gradient w.r.t. the log-scale is a constant, so any
+# entropy_coef != 0 drives the scale to log_scale_min (< 0) or log_scale_max (> 0) whatever the reward says.
+SCALE_HEADS: tuple[str, ...] = ("gaussian", "laplace")
+
+
+def check_policy(policy: Any, cfg: LoopConfig) -> None:
+    """Refuse settings that are unsound for ``policy``'s action head (:class:`ConfigError` naming the field).
+
+    ``entropy_coef`` needs a token head: a categorical's entropy is bounded and its gradient
+    depends on the logits, while a Gaussian/Laplace head's entropy is ``c + log_scale`` (constant
+    gradient, unbounded), so the term would only push the scale to one of its clamps.
+    """
+    kind = getattr(policy, "head_kind", None)
+    if cfg.entropy_coef and kind in SCALE_HEADS:
+        raise ConfigError(f"loop.entropy_coef: got {cfg.entropy_coef} with a {kind} head; allowed: 0 for "
+                          f"{' and '.join(SCALE_HEADS)} heads (their entropy c + log_scale has a constant gradient "
+                          "that drives the scale to a clamp whatever the reward), any value in [-1, 1] for a "
+                          "token head")
 
 
 def loop_advantages(rewards: torch.Tensor | np.ndarray, cfg: LoopConfig) -> torch.Tensor:
@@ -387,6 +408,7 @@ def loop_update(
         ``charts/optimizer_steps``, ``charts/skipped_steps`` (non-finite gradients),
         ``charts/ppo_epochs_run``, ``charts/policy_steps``, ``charts/lr_<group>``.
     """
+    check_policy(policy, cfg)
     batch.validate()
     n = len(batch)
     mb_size = cfg.minibatch_size

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from robot_rl.algorithms.loop import LoopBatch, loop_update, make_optimizer
+from robot_rl.algorithms.loop import LoopBatch, check_policy, loop_update, make_optimizer
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.env import Context, Suite, make_suite
 from robot_rl.errors import ConfigError
@@ -118,6 +118,7 @@ class LoopTrainer:
             random.seed(cfg.seed)
             self.policy = load_policy(cfg.require_policy())
         self.policy.spec.check_compatible(self.suite.spec, "suite spec")
+        check_policy(self.policy, cfg.loop)  # before any rollout, not at the first update
         self.fsdp = self.dist.enabled and cfg.distributed.strategy == "fsdp"
         if self.dist.enabled:
             self.policy.to(self.dist.device)

@@ -26,8 +26,9 @@ from robot_rl.train.trainer import LoopTrainer
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+# A token head: the entropy penalty below is refused for gaussian/laplace heads (robot_rl.algorithms.loop.check_policy).
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "cnn_channels": [4, 8, 16], "image_grid": 2,
-        "head": {"kind": "gaussian"}}
+        "head": {"kind": "token", "bins": 32}}
 
 # Each rank runs the trainer as `robot-rl train` does, then dumps its own parameters so the test
 # can compare the ranks (only rank 0 writes the run's checkpoint).
