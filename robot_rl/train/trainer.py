@@ -226,7 +226,7 @@ class LoopTrainer:
             gid = f"v{self.policy.version}/{ctx.id}/{self._group_counter}"
             self._group_counter += 1
             jobs += [RolloutJob(ctx, gid) for _ in range(k)]
-        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", self.policy.version)
+        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", self.policy.version, self.cfg.loop.temperature)
         sampler = PolicySampler(self.policy, self.cfg.loop.temperature,
                                 seed=self.cfg.seed * 1_000_003 + self._group_counter)
         self.policy.eval()
@@ -257,7 +257,7 @@ class LoopTrainer:
                            seed=rollout_seed(self.cfg.seed, numbers[i], j))
                 for i in self.dist.shard(len(contexts)) for j in range(k)]
         rollout_of = {job.seed: j % k for j, job in enumerate(jobs)}
-        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", version)
+        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", version, self.cfg.loop.temperature)
         done: list[tuple[int, int, int]] = []  # (rollout k, policy steps, env steps) of each recorded episode
 
         def on_episode(result: EpisodeResult) -> None:

@@ -194,7 +194,7 @@ class PolicyNode(Node):
             with self._book_lock:
                 if self._closed:
                     return
-                closed = self.book.on_event(event, self.inputs.instruction, version)
+                closed = self.book.on_event(event, self.inputs.instruction, version, self.cfg.temperature)
         except EventRejected as err:
             self._reject("event_rejected", str(err))
             return
@@ -298,7 +298,9 @@ class PolicyNode(Node):
         t_frame = min(stamp for _, stamp in self.inputs.images.values())
         self.frame_ages.append(now - t_frame)
         t0 = time.perf_counter()
-        sample = self.runner.sample(batch, self.cfg.temperature)
+        # An episode samples at the temperature it started with (recorded with it); a changed parameter takes over next.
+        temperature = self.book.active.temperature if self.book.active else self.cfg.temperature
+        sample = self.runner.sample(batch, temperature)
         self.inference.append(time.perf_counter() - t0)
         chunk = sample.action[0].detach().cpu().numpy().astype(np.float32)  # (H, A)
         log_prob = sample.log_prob[0].detach().cpu().numpy().astype(np.float32)  # (H, A)

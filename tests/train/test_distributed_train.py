@@ -166,6 +166,7 @@ def test_each_rank_writes_its_own_buffer_shard(runs):
     assert sum(len(b.episodes) for b in shards) == total
     for b in shards:  # groups never straddle ranks: every shard holds complete K-groups
         assert len(b.complete_groups(4)) * 4 == len(b.episodes)
+        assert np.all(b.episodes["temperature"] == 1.0)  # the keyed collector records loop.temperature
     # Only rank 0 writes metrics and checkpoints.
     assert not list((runs / "ddp").glob("metrics*.jsonl"))[1:]
     assert (runs / "ddp" / "checkpoints" / "latest" / "trainer_state.pt").is_file()

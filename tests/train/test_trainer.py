@@ -63,6 +63,7 @@ def test_train_resume_and_buffer(start_policy, tmp_path):
     # The label time is when the simulator determined the outcome: after the last decision, same clock.
     assert np.all(table["t_label"] >= table["t_end"]) and np.all(table["t_label"] - table["t_end"] < 60)
     assert sorted(set(table["policy_version"])) == [0, 1]
+    assert np.all(table["temperature"] == 1.0)  # loop.temperature, what the collector sampled at
     assert len(buf.complete_groups(4)) == rolled_out // 4
 
     # The policy moved, and its version counts updates.
