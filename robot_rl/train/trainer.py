@@ -226,7 +226,8 @@ class LoopTrainer:
             gid = f"v{self.policy.version}/{ctx.id}/{self._group_counter}"
             self._group_counter += 1
             jobs += [RolloutJob(ctx, gid) for _ in range(k)]
-        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", self.policy.version, self.cfg.loop.temperature)
+        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", self.policy.version,
+                                   self.cfg.loop.temperature)
         sampler = PolicySampler(self.policy, self.cfg.loop.temperature,
                                 seed=self.cfg.seed * 1_000_003 + self._group_counter)
         self.policy.eval()

@@ -41,7 +41,8 @@ def test_v1_fixture_reads_exactly():
 
 
 def test_v1_fixture_accepts_appends(tmp_path):
-    """Appending upgrades a v1 store to v3 in place: old episodes read NaN, new ones their label time and temperature."""
+    """Appending upgrades a v1 store to v3 in place: old episodes read NaN, new ones their label time and
+    temperature."""
     store = tmp_path / "copy"
     shutil.copytree(FIXTURE, store)
     early_reader = RolloutBuffer.open(store)  # opened before the upgrade
