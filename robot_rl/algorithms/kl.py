@@ -8,7 +8,9 @@ For actions ``x`` drawn from ``p``, with ``log_r = log q(x) - log p(x)``, the es
     k3 = (exp(log_r) - 1) - log_r    unbiased, low variance, >= 0
 
 Used two ways in LOOP: PPO's ``approx_kl`` diagnostic (p = pi_psi the sampler, q = pi_theta) and
-the optional penalty towards a frozen reference (p = pi_theta, q = pi_ref, as in GRPO). The
+the optional penalty towards a frozen reference (p = pi_theta, q = pi_ref, as in GRPO). As a
+penalty only k2 and k3 anchor: the gradient of k1 = log pi_theta - log pi_ref is grad log pi_theta,
+in which the reference does not appear (``KL_LOSS_ESTIMATORS``). The
 penalty's samples come from pi_psi, not pi_theta; like GRPO we accept that small bias.
 """
 
@@ -22,6 +24,9 @@ from robot_rl.errors import AlgorithmError
 
 KLEstimator = Literal["k1", "k2", "k3"]
 KL_ESTIMATORS: tuple[str, ...] = ("k1", "k2", "k3")
+# Estimators whose gradient pulls log pi_theta towards log pi_ref: k1's gradient is grad log pi_theta
+# whatever the reference, so it is a diagnostic, never a loss.
+KL_LOSS_ESTIMATORS: tuple[str, ...] = ("k2", "k3")
 
 # exp() of a log-ratio beyond this overflows fp32 long before it means anything.
 _LOG_RATIO_LIMIT = 20.0

@@ -31,10 +31,10 @@ import torch
 from pydantic import Field, model_validator
 
 from robot_rl.algorithms.advantages import AdvantageMethod, group_advantages
-from robot_rl.algorithms.kl import KLEstimator, entropy_mc, kl_divergence
+from robot_rl.algorithms.kl import KL_LOSS_ESTIMATORS, KLEstimator, entropy_mc, kl_divergence
 from robot_rl.algorithms.ppo import Aggregation, Granularity, aggregate, ppo_loss, reduce_log_prob
 from robot_rl.config import StrictConfig
-from robot_rl.errors import AlgorithmError
+from robot_rl.errors import AlgorithmError, ConfigError
 
 
 class LoopConfig(StrictConfig):
@@ -66,11 +66,15 @@ class LoopConfig(StrictConfig):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
     kl_coef: float = Field(0.0, ge=0, description="weight of the KL penalty to a frozen reference; 0 = off")
-    kl_estimator: KLEstimator = Field("k3", description="k1, k2 or k3 estimator for the reference KL")
+    kl_estimator: KLEstimator = Field(
+        "k3", description="k2 or k3: the estimator of the reference KL used as a loss (k1's gradient ignores the "
+                          "reference, so it is refused with kl_coef > 0 and logged beside the loss as "
+                          "losses/kl_ref_k1)")
     entropy_coef: float = Field(
         0.0, ge=-1.0, le=1.0,
         description="loss -= entropy_coef x the policy's exact entropy (per element, aggregated like the loss): > 0 "
-                    "is PPO's entropy bonus, < 0 a penalty that keeps the sampler sharp without anchoring its mode")
+                    "is PPO's entropy bonus, < 0 a penalty that keeps the sampler sharp without anchoring its mode; "
+                    "token heads only (a gaussian/laplace head's entropy gradient is constant in its log-scale)")
     temperature: float = Field(1.0, gt=0, description="sampling temperature; the same value must score the ratios")
     target_kl: float | None = Field(
         None, gt=0, description="stop the epochs early once an epoch's approx_kl exceeds this")
@@ -80,6 +84,17 @@ class LoopConfig(StrictConfig):
         if self.microbatch_size is not None and self.microbatch_size > self.minibatch_size:
             raise ValueError(f"microbatch_size ({self.microbatch_size}) must be <= "
                              f"minibatch_size ({self.minibatch_size})")
+        return self
+
+    @model_validator(mode="after")
+    def _kl_estimator_is_a_loss(self) -> LoopConfig:
+        # d/dtheta [log pi_theta(a) - log pi_ref(a)] = d/dtheta log pi_theta(a): the reference drops out of
+        # k1's gradient, which only lowers the likelihood of every sampled action (from a reference
+        # 0.09 nats away, 8 epochs at advantage 0 drove the exact KL to 1.7 with k1, 0.0015 with k2/k3).
+        if self.kl_coef > 0 and self.kl_estimator not in KL_LOSS_ESTIMATORS:
+            raise ValueError(f"kl_estimator: got {self.kl_estimator!r} with kl_coef {self.kl_coef}; k1 cannot be "
+                             "a loss (its gradient does not depend on the reference); allowed with kl_coef > 0: "
+                             f"{', '.join(KL_LOSS_ESTIMATORS)} (k1 is logged as losses/kl_ref_k1)")
         return self
 
 
@@ -116,6 +131,26 @@ class DataParallel(Protocol):
     def all_gather_object(self, obj: Any) -> list[Any]: ...
 
     def reduce_gradients(self, params: list[torch.nn.Parameter]) -> None: ...
+
+
+# Heads whose exact entropy is c + log_scale: its gradient w.r.t. the log-scale is a constant, so any
+# entropy_coef != 0 drives the scale to log_scale_min (< 0) or log_scale_max (> 0) whatever the reward says.
+SCALE_HEADS: tuple[str, ...] = ("gaussian", "laplace")
+
+
+def check_policy(policy: Any, cfg: LoopConfig) -> None:
+    """Refuse settings that are unsound for ``policy``'s action head (:class:`ConfigError` naming the field).
+
+    ``entropy_coef`` needs a token head: a categorical's entropy is bounded and its gradient
+    depends on the logits, while a Gaussian/Laplace head's entropy is ``c + log_scale`` (constant
+    gradient, unbounded), so the term would only push the scale to one of its clamps.
+    """
+    kind = getattr(policy, "head_kind", None)
+    if cfg.entropy_coef and kind in SCALE_HEADS:
+        raise ConfigError(f"loop.entropy_coef: got {cfg.entropy_coef} with a {kind} head; allowed: 0 for "
+                          f"{' and '.join(SCALE_HEADS)} heads (their entropy c + log_scale has a constant gradient "
+                          "that drives the scale to a clamp whatever the reward), any value in [-1, 1] for a "
+                          "token head")
 
 
 def loop_advantages(rewards: torch.Tensor | np.ndarray, cfg: LoopConfig) -> torch.Tensor:
@@ -366,13 +401,14 @@ def loop_update(
     :param generator: RNG for the minibatch permutation (None: torch's global RNG).
     :param data_parallel: run ``batch`` as this rank's part of a global batch (see
         :class:`DataParallel`); the returned metrics are those of the global batch on every rank.
-    :return: ``losses/pg_loss``, ``losses/kl_ref``, ``losses/total``, ``losses/approx_kl``,
+    :return: ``losses/pg_loss``, ``losses/kl_ref`` (+ ``_k1``), ``losses/total``, ``losses/approx_kl``,
         ``losses/approx_kl_k1``, ``charts/clipfrac`` (+ ``_low``, ``_high``, ``dual_``),
         ``charts/ratio_mean/min/max``, ``charts/advantage_mean/std``, ``charts/entropy``,
         ``charts/grad_norm`` (before clipping, mean over optimiser steps), ``charts/grad_norm_max``,
         ``charts/optimizer_steps``, ``charts/skipped_steps`` (non-finite gradients),
         ``charts/ppo_epochs_run``, ``charts/policy_steps``, ``charts/lr_<group>``.
     """
+    check_policy(policy, cfg)
     batch.validate()
     n = len(batch)
     mb_size = cfg.minibatch_size
@@ -475,6 +511,9 @@ def loop_update(
                                           cfg.aggregation)
                     loss = loss + cfg.kl_coef * kl_ref
                     stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
+                    with torch.no_grad():  # k1 as a diagnostic only (see LoopConfig._kl_estimator_is_a_loss)
+                        kl_k1, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], "k1"), elem_mask, cfg.aggregation)
+                    stats.add("losses/kl_ref_k1", float(kl_k1), float(pg["weight"]))
                 if cfg.entropy_coef:
                     entropy, _ = aggregate(new_entropy, elem_mask, cfg.aggregation)
                     loss = loss - cfg.entropy_coef * entropy

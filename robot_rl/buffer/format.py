@@ -1,4 +1,4 @@
-"""The on-disk layout of a rollout buffer (format version 2), written down in docs/rollout_buffer.md.
+"""The on-disk layout of a rollout buffer (format version 3), written down in docs/rollout_buffer.md.
 
 One zarr v3 directory store::
 
@@ -30,8 +30,8 @@ from robot_rl.errors import BufferError
 from robot_rl.spec import EmbodimentSpec
 
 FORMAT_NAME = "robot_rl.rollout_buffer"
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 LABEL_SOURCES = ("sim", "expert", "operator")
 STATUSES = ("ok", "timeout", "aborted", "estop", "error")
@@ -93,12 +93,13 @@ EPISODE_COLUMNS: dict[str, str] = {
     "has_tokens": "bool",
     "has_raw_action": "bool",
     "t_label": "float64",
+    "temperature": "float64",
 }
 # Columns added after version 1, with the version that added them. Stores of an older version lack
 # them; readers report ``COLUMN_FILLS`` for every episode of such a store.
-COLUMNS_SINCE: dict[str, int] = {"t_label": 2}
+COLUMNS_SINCE: dict[str, int] = {"t_label": 2, "temperature": 3}
 # Fill values of columns whose zarr default (0) would read as a real value.
-COLUMN_FILLS: dict[str, Any] = {"t_label": float("nan")}
+COLUMN_FILLS: dict[str, Any] = {"t_label": float("nan"), "temperature": float("nan")}
 
 
 def episode_columns(version: int) -> dict[str, str]:

@@ -72,8 +72,8 @@ def validate_steps(spec: EmbodimentSpec, n: int, images: Mapping[str, Any], prop
 
 def validate_episode_meta(*, task: Any, context_id: Any, init_id: Any, instruction: Any, group_id: Any,
                           reward: Any, label_source: Any, policy_version: Any, status: Any, operator: Any,
-                          env_steps: Any, t_label: Any = None) -> dict[str, Any]:
-    """Validate the commit arguments; return them as plain Python values (``t_label`` None -> NaN)."""
+                          env_steps: Any, t_label: Any = None, temperature: Any = None) -> dict[str, Any]:
+    """Validate the commit arguments; return them as plain Python values (``t_label``, ``temperature`` None -> NaN)."""
     for name, value in (("task", task), ("context_id", context_id), ("instruction", instruction),
                         ("group_id", group_id), ("operator", operator)):
         if not isinstance(value, str):
@@ -96,9 +96,15 @@ def validate_episode_meta(*, task: Any, context_id: Any, init_id: Any, instructi
     if isinstance(t_label, (bool, np.bool_)) or not isinstance(t_label, (int, float, np.integer, np.floating)) \
             or np.isinf(t_label):
         raise BufferError(f"t_label: got {t_label!r}; expected a time in seconds, or None/NaN for no label")
+    if temperature is None:
+        temperature = float("nan")
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
+            or not (np.isnan(temperature) or (np.isfinite(temperature) and temperature > 0)):
+        raise BufferError(f"temperature: got {temperature!r}; expected the sampling temperature (> 0), or None/NaN "
+                          "when no policy sampled the episode (e.g. a demonstration)")
     return {
         "task": task, "context_id": context_id, "instruction": instruction, "group_id": group_id,
         "label_source": label_source, "status": status, "operator": operator, "init_id": int(init_id),
         "reward": int(reward), "policy_version": int(policy_version), "env_steps": int(env_steps),
-        "t_label": float(t_label),
+        "t_label": float(t_label), "temperature": float(temperature),
     }

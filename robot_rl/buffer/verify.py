@@ -63,6 +63,9 @@ def verify(path: str | Path) -> list[str]:
         problems.append(f"episodes: reward not 0/1 at episodes {_rows(~np.isin(t['reward'], [0, 1]))}")
     if np.isinf(t["t_label"]).any():
         problems.append(f"episodes: t_label infinite at episodes {_rows(np.isinf(t['t_label']))} (NaN = no label)")
+    bad_t = ~(np.isnan(t["temperature"]) | (np.isfinite(t["temperature"]) & (t["temperature"] > 0)))
+    if bad_t.any():
+        problems.append(f"episodes: temperature not > 0 (or NaN = not sampled) at episodes {_rows(bad_t)}")
     for col, allowed in (("label_source", LABEL_SOURCES), ("status", STATUSES)):
         bad = ~np.isin(t[col], list(allowed))
         if bad.any():

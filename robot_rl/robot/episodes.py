@@ -25,8 +25,9 @@ without a stamp (``stamp`` 0 = unknown), has no label time: ``t_label`` is NaN.
 Aborted and e-stopped episodes are committed rather than thrown away because robot time is
 expensive and they are what one inspects after an incident; their status keeps them out of
 training (``complete_groups`` uses only ``ok`` / ``timeout``, robot_rl.buffer.USABLE_STATUSES).
-The policy version is fixed at the start: a hot-swapped policy only takes over between episodes,
-so one episode never mixes two sampling policies (PPO ratios need the one that sampled).
+The policy version and the sampling temperature are fixed at the start: a hot-swapped policy or a
+changed ``temperature`` parameter only takes over between episodes, so one episode never mixes two
+sampling distributions (PPO ratios need the one that sampled); both are recorded with the episode.
 
 A start is refused (:class:`EventRejected`, nothing recorded) without a policy (``policy_version``
 -1) or without an instruction. Every start is answered with an
@@ -61,6 +62,7 @@ class ActiveEpisode:
     instruction: str
     policy_version: int
     writer: EpisodeWriter | None
+    temperature: float = float("nan")  # what every step of the episode is sampled at
     steps: int = 0
     env_steps: int = 0
 
@@ -87,12 +89,15 @@ class EpisodeBook:
     active: ActiveEpisode | None = None
     closed: list[ClosedEpisode] = field(default_factory=list)
 
-    def on_event(self, event: EpisodeEvent, instruction: str, policy_version: int) -> ClosedEpisode | None:
+    def on_event(self, event: EpisodeEvent, instruction: str, policy_version: int,
+                 temperature: float | None = None) -> ClosedEpisode | None:
         """Apply one event; returns the episode it closed, if any. Raises :class:`EventRejected`.
 
         :param instruction: used when a start event carries none (the policy node passes ""; a start
             must carry its instruction).
         :param policy_version: the policy that will sample the episode; -1 = none loaded (start refused).
+        :param temperature: on a start, the sampling temperature the new episode keeps to its end
+            (:attr:`ActiveEpisode.temperature`); None = not known (recorded as NaN).
         """
         if event.event == "start":
             if self.active is not None and self.active.start.episode_id == event.episode_id:
@@ -106,7 +111,8 @@ class EpisodeBook:
                 raise EventRejected(f"start of '{event.episode_id}' refused: the start event carries no instruction "
                                     "(the panel sends its context's: set instructions on success_label_node)")
             writer = self.buffer.begin_episode() if self.buffer is not None else None
-            self.active = ActiveEpisode(event, instr, policy_version, writer)
+            self.active = ActiveEpisode(event, instr, policy_version, writer,
+                                        temperature=float("nan") if temperature is None else float(temperature))
             return closed
         if self.active is None or self.active.start.episode_id != event.episode_id:
             running = f"'{self.active.start.episode_id}' is running" if self.active else "no episode is running"
@@ -161,7 +167,7 @@ class EpisodeBook:
                     task=start.task_name, reward=reward, label_source=label_source, context_id=start.context_id,
                     init_id=ctx.init_id if ctx else -1, instruction=active.instruction, group_id=start.group_id,
                     policy_version=active.policy_version, status=status, operator=operator,
-                    env_steps=active.env_steps, t_label=t_label)
+                    env_steps=active.env_steps, t_label=t_label, temperature=active.temperature)
         closed = ClosedEpisode(start.episode_id, index, status, reward, active.steps, start.context_id, start.group_id,
                                t_label)
         self.closed.append(closed)

@@ -59,7 +59,9 @@ class ScheduleConfig(StrictConfig):
     keep_surplus: bool = Field(True, description="carry groups accepted beyond the batch over to the next one")
     cache_enabled: bool = Field(True, description="skip contexts solved K/K in each of their last cache_window visits")
     cache_window: int = Field(1, ge=1, description="M: visits that must all be solved K/K before a context is skipped")
-    cache_max_skips: int = Field(3, ge=1, description="after this many consecutive skips a context is tried again")
+    cache_max_skips: int = Field(
+        3, ge=1, description="after this many consecutive skips a context is tried again (RIPT-VLA's equivalent is 4: "
+                             "it forgets once the count exceeds 3; docs/loop.md)")
 
     @property
     def attempt_cap(self) -> int:

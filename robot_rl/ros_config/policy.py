@@ -25,7 +25,8 @@ class PolicyNodeConfig(StrictConfig):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = GPU when present")
     threads: int = Field(default=0, ge=0, le=256, description="onnxruntime intra-op threads; 0 = its default")
     temperature: float = Field(default=1.0, gt=0.0, le=100.0,
-                               description="sampling temperature (the trainer must score with the same)")
+                               description="sampling temperature, taken at each episode's start and recorded with it "
+                                           "(the trainer must score with the same)")
     replan_every: int = Field(default=0, ge=0, le=256,
                               description="act every N control ticks (N actions of each chunk run); "
                                           "0 = the chunk length, like simulation rollouts")

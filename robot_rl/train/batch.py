@@ -6,6 +6,7 @@ trainer never uses in-memory rollouts, only what the buffer holds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,8 +14,10 @@ import torch
 
 from robot_rl.algorithms.loop import LoopBatch, LoopConfig, loop_advantages
 from robot_rl.buffer import RolloutBuffer
-from robot_rl.errors import AlgorithmError
+from robot_rl.errors import AlgorithmError, ConfigError
 from robot_rl.policies.sample import PolicySample
+
+log = logging.getLogger(__name__)
 
 
 def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewards: np.ndarray,
@@ -33,8 +36,9 @@ def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewa
     episode_ids = [int(e) for g in groups for e in g]
     adv_of = dict(zip(episode_ids, adv.reshape(-1).tolist()))
 
-    data = buffer.read_steps(episode_ids)  # rows ordered as episode_ids, each episode contiguous
     table = buffer.episodes
+    check_temperature(table["temperature"][episode_ids], episode_ids, cfg.temperature)
+    data = buffer.read_steps(episode_ids)  # rows ordered as episode_ids, each episode contiguous
     step_episode = data["episode"].numpy()  # (N,)
     cams = buffer.spec.camera_names
     obs = {
@@ -43,12 +47,11 @@ def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewa
         "instruction": [str(table["instruction"][e]) for e in step_episode],
     }
     has_tokens = bool(np.all(table["has_tokens"][episode_ids]))
-    has_raw = bool(np.all(table["has_raw_action"][episode_ids]))
     sample = PolicySample(
         action=data["action"],  # (N, H, A)
         log_prob=data["log_prob"].float(),  # (N, H, A) per-dimension log pi_psi
         tokens=data["tokens"].long() if has_tokens else None,
-        raw_action=data["raw_action"] if has_raw else None,
+        raw_action=_raw_actions(data, table["has_raw_action"][step_episode]),
     )
     advantages = torch.tensor([adv_of[int(e)] for e in step_episode], dtype=torch.float32)  # (N,)
     # Actions of a chunk that never ran (the episode ended first) earn no credit: loop_update masks them.
@@ -56,6 +59,47 @@ def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewa
     if cfg.balance_episodes:
         advantages = advantages * episode_balance(torch.as_tensor(step_episode), executed, mean_actions)
     return LoopBatch(obs=obs, sample=sample, advantages=advantages, executed=executed)
+
+
+def check_temperature(temperatures: np.ndarray, episode_ids: Sequence[int], temperature: float) -> None:
+    """Refuse episodes sampled at another temperature than ``temperature`` (the one the update scores at).
+
+    The stored log-probs are log pi_psi at the *sampling* temperature; scored at another one, every
+    ratio of the episode is off from its first epoch (not 1), and nothing downstream could tell.
+    An update scores one batch at one temperature, so a mismatch is an error, not a rescore.
+    NaN (a store written before format 3, or an episode no policy sampled) cannot be checked.
+    """
+    temperatures = np.asarray(temperatures, dtype=np.float64)
+    known = ~np.isnan(temperatures)
+    off = known & ~np.isclose(temperatures, temperature, rtol=1e-6, atol=0.0)
+    if off.any():
+        ids = np.asarray(episode_ids)[off]
+        found = ", ".join(f"{t:g}" for t in np.unique(temperatures[off]))
+        raise ConfigError(f"loop.temperature: got {temperature:g}, but episodes {ids[:10].tolist()}"
+                          f"{' ...' if len(ids) > 10 else ''} were sampled at {found} (the buffer's temperature "
+                          "column); their log-probs only give ratios at that temperature: set loop.temperature to it, "
+                          "or train on episodes sampled at the same temperature")
+    if not known.all():
+        log.warning("%d of %d episodes carry no sampling temperature (written before rollout buffer format 3): "
+                    "assuming they were sampled at loop.temperature %g", int((~known).sum()), len(temperatures),
+                    temperature)
+
+
+def _raw_actions(data: dict, step_has_raw: np.ndarray) -> torch.Tensor | None:
+    """The pre-clip samples (N, H, A) to score, or None when no episode stored any.
+
+    A continuous head scores ``raw_action`` when given and ``action`` otherwise; an episode
+    without ``raw_action`` was sampled (and its log-prob taken) on ``action``. In a batch mixing
+    both, each row keeps its own: a batch-wide None would score clipped actions against log-probs
+    taken on raw values.
+    """
+    if not step_has_raw.any():
+        return None
+    raw = torch.as_tensor(data["raw_action"])
+    if step_has_raw.all():
+        return raw
+    keep = torch.as_tensor(np.asarray(step_has_raw, dtype=bool))[:, None, None]  # (N, 1, 1)
+    return torch.where(keep, raw, torch.as_tensor(data["action"]).to(raw.dtype))
 
 
 def episode_balance(step_episode: torch.Tensor, executed: torch.Tensor, mean_actions: float | None = None) -> torch.Tensor:

@@ -5,7 +5,8 @@ One cycle with policy version v (RIPT-VLA's LOOP step, with an operator instead 
     draw 0, 1, 2, ...   contexts in a deterministic order (seed, cycle)   -> group ids
                         PREFIX-c<cycle>-v<v>-d<draw>
     per group           K usable episodes of that group id and version v in the buffer
-                        (status ok/timeout, first K by episode index)     -> complete
+                        (status ok/timeout, sampled at loop.temperature,
+                        first K by episode index)                          -> complete
                         all K rewards equal                                -> rejected (draw another)
                         the operator skipped it                            -> skipped  (draw another)
                         otherwise                                          -> the current group
@@ -14,7 +15,11 @@ One cycle with policy version v (RIPT-VLA's LOOP step, with an operator instead 
 
 :func:`plan_cycle` is a function of the episode table and :class:`~robot_rl.train.hw_state.HwState`
 only, so a restarted hw-train recomputes the same schedule from the buffer. Episodes of other
-versions or other group ids (evaluation labelling, a policy that had not swapped yet) never count.
+versions or other group ids (evaluation labelling, a policy that had not swapped yet) never count,
+nor do episodes the policy node sampled at another temperature than ``loop.temperature`` (its
+parameter changed by hand): their log-probs give no valid ratio at ``loop.temperature``, so the
+schedule asks for replacement rollouts and its message says how many were left out (the update
+itself, ``groups_to_batch``, would refuse them).
 """
 
 from __future__ import annotations
@@ -89,24 +94,32 @@ class CyclePlan:
     groups: list[PlannedGroup] = field(default_factory=list)   # every drawn group, in draw order
     ready: bool = False           # enough signal groups (or the cap reached with some): run the update
     exhausted: bool = False       # the attempt cap reached without any signal group
+    off_temperature: int = 0      # this cycle's episodes left out: sampled at another temperature
 
     @property
     def signal_groups(self) -> list[PlannedGroup]:
         return [g for g in self.groups if g.signal]
 
 
-def _usable_by_group(table: EpisodeTable, version: int, prefix: str) -> dict[str, tuple[list[int], list[int]]]:
-    """group id -> (episode ids, rewards) of usable episodes of ``version`` whose id starts with ``prefix``."""
+def _usable_by_group(table: EpisodeTable, version: int, prefix: str,
+                     temperature: float) -> tuple[dict[str, tuple[list[int], list[int]]], int]:
+    """group id -> (episode ids, rewards) of usable episodes of ``version`` whose id starts with ``prefix``,
+    and how many such episodes were left out for a sampling temperature other than ``temperature``
+    (NaN, a store written before format 3, is taken as ``temperature``)."""
     t = table.filter(policy_version=version)  # the cheap integer filter first: a long campaign's table is big
     t = t.filter(status=list(USABLE_STATUSES))
     out: dict[str, tuple[list[int], list[int]]] = {}
-    for gid, ep, r in zip(t["group_id"], t["episode"], t["reward"]):
+    off = 0
+    for gid, ep, r, temp in zip(t["group_id"], t["episode"], t["reward"], t["temperature"]):
         gid = str(gid)
         if gid.startswith(prefix):
+            if not np.isnan(temp) and not np.isclose(temp, temperature, rtol=1e-6, atol=0.0):
+                off += 1
+                continue
             ids, rewards = out.setdefault(gid, ([], []))
             ids.append(int(ep))
             rewards.append(int(r))
-    return out
+    return out, off
 
 
 def plan_cycle(table: EpisodeTable, cfg: HwTrainConfig, state: HwState, status: str = "collecting") -> CyclePlan:
@@ -116,7 +129,7 @@ def plan_cycle(table: EpisodeTable, cfg: HwTrainConfig, state: HwState, status: 
         ``training`` / ``deploying`` while it does those; the groups are the same).
     """
     k, v, cycle = cfg.group_size, state.policy_version, state.cycle
-    usable = _usable_by_group(table, v, f"{cfg.group_prefix}-c{cycle}-v{v}-d")
+    usable, off_temperature = _usable_by_group(table, v, f"{cfg.group_prefix}-c{cycle}-v{v}-d", cfg.loop.temperature)
     skipped = set(state.skipped)
     planned: list[PlannedGroup] = []
     hw_groups: list[HwGroup] = []
@@ -160,10 +173,13 @@ def plan_cycle(table: EpisodeTable, cfg: HwTrainConfig, state: HwState, status: 
     else:
         message = (f"cycle {cycle}: {cfg.attempt_cap} groups drawn without signal (all K rewards equal): "
                    "no update possible")
+    if off_temperature:
+        message += (f"; {off_temperature} episode(s) sampled at another temperature than loop.temperature "
+                    f"{cfg.loop.temperature:g} do not count (set the policy node's temperature to it)")
     schedule = HwSchedule(cycle=cycle, policy_version=v, group_size=k, groups_needed=cfg.groups_needed,
                           status=status if current >= 0 else ("training" if ready else "idle"), message=message,
                           groups=hw_groups, current=current)
-    return CyclePlan(schedule, planned, ready, exhausted)
+    return CyclePlan(schedule, planned, ready, exhausted, off_temperature)
 
 
 def skip_group(state: HwState, plan: CyclePlan, gid: str) -> HwState:

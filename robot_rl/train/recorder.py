@@ -24,6 +24,8 @@ class EpisodeRecorder:
 
     :param label_source: ``sim`` for simulator-judged success, ``expert`` for demonstrations.
     :param policy_version: the version of the policy that sampled the rollouts.
+    :param temperature: the temperature it sampled at (recorded per episode; the update refuses
+        episodes sampled at another temperature than ``loop.temperature``). None for demonstrations.
 
     The label time ``t_label`` is when the simulator determined the outcome (``EpisodeResult.t_end``:
     success detected or the step limit reached, wall clock like the steps' ``t_decision``); NaN for
@@ -31,11 +33,12 @@ class EpisodeRecorder:
     """
 
     def __init__(self, buffer: RolloutBuffer, instruction_of: dict[str, str], label_source: str = "sim",
-                 policy_version: int = 0) -> None:
+                 policy_version: int = 0, temperature: float | None = None) -> None:
         self.buffer = buffer
         self.instruction_of = instruction_of
         self.label_source = label_source
         self.policy_version = policy_version
+        self.temperature = temperature
         self.recorded: list[RecordedEpisode] = []
 
     def __call__(self, result: EpisodeResult) -> None:
@@ -53,6 +56,7 @@ class EpisodeRecorder:
                 group_id=result.job.group_id, reward=reward, label_source=self.label_source,
                 policy_version=self.policy_version, status="ok" if result.success else "timeout",
                 env_steps=result.env_steps, t_label=result.t_end if result.t_end > 0 else None,
+                temperature=self.temperature,
             )
         except BaseException:
             writer.abort()

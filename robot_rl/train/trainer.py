@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from robot_rl.algorithms.loop import LoopBatch, loop_update, make_optimizer
+from robot_rl.algorithms.loop import LoopBatch, check_policy, loop_update, make_optimizer
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.devices import exact_float32, resolve_device
 from robot_rl.env import Context, Suite, make_suite
@@ -119,13 +119,14 @@ class LoopTrainer:
             random.seed(cfg.seed)
             self.policy = load_policy(cfg.require_policy())
         self.policy.spec.check_compatible(self.suite.spec, "suite spec")
+        check_policy(self.policy, cfg.loop)  # before any rollout, not at the first update
         self.fsdp = self.dist.enabled and cfg.distributed.strategy == "fsdp"
         learner_device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
         exact_float32(learner_device)  # stored log-probs must match a rescoring elsewhere (robot_rl.devices)
         self.policy.to(learner_device)
         if self.dist.enabled:
             broadcast_parameters(self.policy, self.dist)  # identical start on every rank
-        self.ref_policy = copy.deepcopy(self.policy).eval() if cfg.loop.kl_coef > 0 else None
+        self.ref_policy = self._reference_policy(resume) if cfg.loop.kl_coef > 0 else None
         # What samples, evaluates and is saved: the policy itself, or under FSDP a full replica
         # refreshed from the shards after every update (a sharded forward is a collective).
         self.sampling_policy: Policy = copy.deepcopy(self.policy) if self.fsdp else self.policy
@@ -142,6 +143,20 @@ class LoopTrainer:
         self.buffer = (RolloutBuffer.open(buffer_path, mode="a", spec=self.suite.spec) if resume
                        else RolloutBuffer.create(buffer_path, self.suite.spec))
         self.metrics = MetricsLogger(self.run_dir) if self.dist.is_main else None
+
+    def _reference_policy(self, resume: bool) -> Policy:
+        """The frozen KL reference: the configured starting policy, also after ``--resume``.
+
+        A resumed run holds the latest checkpoint in ``self.policy``; copying that would silently
+        move the anchor to wherever training had got to, so the reference is loaded again from
+        ``policy`` in the config (the file every rank reads, so ranks agree without a broadcast).
+        """
+        if not resume:
+            return copy.deepcopy(self.policy).eval()
+        ref = load_policy(self.cfg.require_policy())
+        if self.dist.enabled:
+            ref.to(self.dist.device)
+        return ref.eval()
 
     # ---- checkpoints -----------------------------------------------------------------------
 
@@ -165,6 +180,7 @@ class LoopTrainer:
             "optimizer": optimizer_state if self.fsdp else self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "rng": _rng_state(),
             "world_size": self.dist.world_size, "per_rollout_seeding": self.keyed,
+            "reference": str(Path(self.cfg.require_policy()).resolve()) if self.ref_policy is not None else None,
         }, tmp / "trainer_state.pt")
         old = self.run_dir / "checkpoints" / ".latest.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -185,6 +201,10 @@ class LoopTrainer:
                               f"{'per_rollout' if saved[1] else 'per_call'} rollout seeding; this run has "
                               f"{self.dist.world_size} with {'per_rollout' if self.keyed else 'per_call'}; "
                               "resume with the same number of ranks and distributed.rollout_seeding")
+        reference = state.get("reference")
+        if self.ref_policy is not None and reference and reference != str(Path(self.cfg.require_policy()).resolve()):
+            log.warning("--resume: the KL reference was %s; this run's policy is %s (the reference is the "
+                        "configured starting policy)", reference, Path(self.cfg.require_policy()).resolve())
         self.update_step = state["update_step"]
         self.env_steps = state["env_steps"]
         self.rollouts = state["rollouts"]
@@ -209,7 +229,8 @@ class LoopTrainer:
             gid = f"v{self.policy.version}/{ctx.id}/{self._group_counter}"
             self._group_counter += 1
             jobs += [RolloutJob(ctx, gid) for _ in range(k)]
-        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", self.policy.version)
+        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", self.policy.version,
+                                   self.cfg.loop.temperature)
         sampler = PolicySampler(self.policy, self.cfg.loop.temperature,
                                 seed=self.cfg.seed * 1_000_003 + self._group_counter)
         self.policy.eval()
@@ -240,7 +261,7 @@ class LoopTrainer:
                            seed=rollout_seed(self.cfg.seed, numbers[i], j))
                 for i in self.dist.shard(len(contexts)) for j in range(k)]
         rollout_of = {job.seed: j % k for j, job in enumerate(jobs)}
-        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", version)
+        recorder = EpisodeRecorder(self.buffer, self.instructions, "sim", version, self.cfg.loop.temperature)
         done: list[tuple[int, int, int]] = []  # (rollout k, policy steps, env steps) of each recorded episode
 
         def on_episode(result: EpisodeResult) -> None:

@@ -205,7 +205,7 @@ class PolicyNode(Node):
                 if self._closed:
                     return
                 # Only the event's instruction: the latched topic may still hold the previous context's.
-                closed = self.book.on_event(event, "", version)
+                closed = self.book.on_event(event, "", version, self.cfg.temperature)
         except EventRejected as err:
             refusal = str(err)
             self._reject("event_rejected", refusal)
@@ -314,7 +314,9 @@ class PolicyNode(Node):
         t_frame = min(stamp for _, stamp in self.inputs.images.values())
         self.frame_ages.append(now - t_frame)
         t0 = time.perf_counter()
-        sample = self.runner.sample(batch, self.cfg.temperature)
+        # An episode samples at the temperature it started with (recorded with it); a changed parameter takes over next.
+        temperature = self.book.active.temperature if self.book.active else self.cfg.temperature
+        sample = self.runner.sample(batch, temperature)
         self.inference.append(time.perf_counter() - t0)
         chunk = sample.action[0].detach().cpu().numpy().astype(np.float32)  # (H, A)
         log_prob = sample.log_prob[0].detach().cpu().numpy().astype(np.float32)  # (H, A)

@@ -48,3 +48,19 @@ def test_entropy_mc_masks_samples():
     lp = torch.tensor([[-1.0, -3.0], [-10.0, -10.0]])
     assert entropy_mc(lp).item() == pytest.approx(6.0)
     assert entropy_mc(lp, torch.tensor([True, False])).item() == pytest.approx(2.0)
+
+
+def test_k1_is_refused_as_a_loss_and_kept_as_a_diagnostic():
+    """k1's gradient is grad log pi_theta whatever the reference: a config with kl_coef > 0 and k1 is an error."""
+    from robot_rl.algorithms.loop import LoopConfig
+
+    logp = torch.tensor([-1.0, -2.0], requires_grad=True)
+    for ref in (torch.tensor([-1.0, -2.0]), torch.tensor([-5.0, 0.0])):
+        logp.grad = None
+        kl_divergence(logp, ref, "k1").sum().backward()
+        torch.testing.assert_close(logp.grad, torch.ones(2))  # the same pull whatever the reference
+    with pytest.raises(ValueError, match=r"kl_estimator: got 'k1'.*allowed with kl_coef > 0: k2, k3"):
+        LoopConfig(kl_coef=0.1, kl_estimator="k1")
+    assert LoopConfig(kl_coef=0.0, kl_estimator="k1").kl_estimator == "k1"  # no loss: harmless
+    for est in ("k2", "k3"):
+        assert LoopConfig(kl_coef=0.1, kl_estimator=est).kl_estimator == est

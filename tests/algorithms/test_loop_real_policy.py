@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from robot_rl.algorithms.loop import LoopBatch, LoopConfig, loop_update, make_optimizer
+from robot_rl.errors import ConfigError
 from robot_rl.policies import make_policy
 from robot_rl.spec import EmbodimentSpec, load_spec
 
@@ -46,7 +47,7 @@ def test_loop_update_on_the_tiny_vla(kind):
     assert (after - before)[adv > 0].mean() > 0 > (after - before)[adv < 0].mean()
 
 
-@pytest.mark.parametrize("kind", ["token", "gaussian"])
+@pytest.mark.parametrize("kind", ["token"])
 def test_entropy_penalty_sharpens_the_tiny_vla(kind):
     """entropy_coef < 0 with no advantage signal lowers the real policy's exact entropy (the quickstart's penalty)."""
     spec = _spec()
@@ -63,3 +64,27 @@ def test_entropy_penalty_sharpens_the_tiny_vla(kind):
                         generator=torch.Generator().manual_seed(0))
     assert stats["losses/entropy"] == pytest.approx(before, rel=0.2)  # logged: the exact entropy, not the MC estimate
     assert float(policy.entropy(obs, 0.5).mean()) < before - 1e-3
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "laplace"])
+@pytest.mark.parametrize("coef", [-0.05, 0.05])
+def test_entropy_term_is_refused_for_scale_heads(kind, coef):
+    """A Gaussian/Laplace head's entropy is c + log_scale: its gradient is the same whatever the reward, so an
+    entropy term would only drive the scale to a clamp. loop_update refuses it before touching the policy."""
+    spec = _spec()
+    torch.manual_seed(0)
+    policy = make_policy("tiny", spec, {**SMALL, "head": {"kind": kind}}).eval()
+    n = 8
+    obs = _obs(spec, n, seed=1, instruction="pick up the blue cube")
+    sample = policy.sample(obs, generator=torch.Generator().manual_seed(0))
+    # The defect: d entropy / d log_scale is 1 everywhere (per element), independent of obs and reward.
+    out = policy.head_outputs(obs)
+    log_scale = out["log_scale"].detach().requires_grad_(True)
+    policy.distribution_from_outputs({"mean": out["mean"].detach(), "log_scale": log_scale}).entropy().sum().backward()
+    torch.testing.assert_close(log_scale.grad, torch.ones_like(log_scale))
+
+    cfg = LoopConfig(ppo_epochs=1, minibatch_size=8, entropy_coef=coef)
+    before = [p.detach().clone() for p in policy.parameters()]
+    with pytest.raises(ConfigError, match=rf"loop.entropy_coef: got {coef} with a {kind} head; allowed: 0"):
+        loop_update(policy, make_optimizer(policy, cfg), LoopBatch(obs, sample, torch.zeros(n)), cfg)
+    assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters()))

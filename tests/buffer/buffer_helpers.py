@@ -1,7 +1,7 @@
 """Deterministic episodes for rollout-buffer tests: contents are a function of the episode number.
 
 Used by the tests, the crash-test writer process and the scripts that wrote the fixture stores
-(tests/data/make_rollout_buffer_v1.py, make_rollout_buffer_v2.py). Changing these functions breaks the
+(tests/data/make_rollout_buffer_v1.py, _v2.py, _v3.py). Changing these functions breaks the
 fixture tests, on purpose.
 """
 
@@ -59,18 +59,25 @@ def episode_t_label(e: int) -> float:
     return float("nan") if e % 3 == 1 else e * 100.0 + (episode_length(e) - 1) * 0.1 + 0.01 - 0.05
 
 
+def episode_temperature(e: int) -> float:
+    """The sampling temperature ``write_episode`` gives episode ``e`` (format version 3): NaN (not sampled by a
+    policy, like a demonstration) for the ``expert`` episodes, else 0.5 (1 + e % 4)."""
+    return float("nan") if e % 3 == 1 else 0.5 * (1 + e % 4)
+
+
 def write_episode(buf, e: int) -> int:
     ep = buf.begin_episode()
     for step in episode_steps(buf.spec, e):
         ep.add_step(**step)
-    return ep.commit(**episode_meta(e), t_label=episode_t_label(e))
+    return ep.commit(**episode_meta(e), t_label=episode_t_label(e), temperature=episode_temperature(e))
 
 
-def check_episode(buf, i: int, e: int, labelled: bool = True) -> None:
+def check_episode(buf, i: int, e: int, labelled: bool = True, tempered: bool = True) -> None:
     """Assert that stored episode ``i`` holds exactly what ``write_episode(buf, e)`` wrote.
 
     ``labelled=False``: the episode was written without a label time (format version 1), so its
-    ``t_label`` reads NaN.
+    ``t_label`` reads NaN. ``tempered=False``: written without a temperature (versions 1 and 2),
+    so its ``temperature`` reads NaN.
     """
     spec = buf.spec
     steps = episode_steps(spec, e)
@@ -101,3 +108,4 @@ def check_episode(buf, i: int, e: int, labelled: bool = True) -> None:
     assert row["has_raw_action"] == (steps[0]["raw_action"] is not None)
     assert row["t_start"] == steps[0]["t_capture"] and row["t_end"] == steps[-1]["t_decision"]
     np.testing.assert_array_equal(row["t_label"], episode_t_label(e) if labelled else np.nan)  # NaN == NaN here
+    np.testing.assert_array_equal(row["temperature"], episode_temperature(e) if tempered else np.nan)

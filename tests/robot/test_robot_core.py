@@ -190,11 +190,11 @@ def test_episode_book_commits_like_simulation_rollouts(tmp_path, small_spec):
     closed = book.on_event(end("success", "e1", label_source="sim"), "", 4)
     assert (closed.index, closed.status, closed.reward, closed.steps) == (0, "ok", 1, 3)
 
-    book.on_event(start("e2"), "pick up the red cube", policy_version=5)
+    book.on_event(start("e2"), "pick up the red cube", policy_version=5, temperature=0.7)
     _add(book, small_spec, 2)
     closed = book.on_event(end("failure", "e2", label_source="sim", timeout=True, stamp=2.5), "", 5)
     assert closed.t_label == 2.5
-    book.on_event(start("e3", g="g2"), "x", 5)
+    book.on_event(start("e3", g="g2"), "x", 5, 1.3)
     _add(book, small_spec, 1)
     superseded = book.on_event(start("e4", g="g2"), "x", 5)  # a new start aborts the running one
     assert superseded.status == "aborted" and superseded.index == 2
@@ -213,6 +213,8 @@ def test_episode_book_commits_like_simulation_rollouts(tmp_path, small_spec):
     assert list(t["env_steps"]) == [24, 16, 8] and t["instruction"][0] == "pick up the red cube"
     # The end event's stamp is the label time; no stamp (e1) or no label (e3, closed by a start) is NaN.
     np.testing.assert_array_equal(t["t_label"], [np.nan, 2.5, np.nan])
+    # The temperature given at the start is the episode's (what the node samples it at); none given: NaN.
+    np.testing.assert_array_equal(t["temperature"], [np.nan, 0.7, 1.3])
     assert [g.episode_ids for g in buf.complete_groups(2)] == [[0, 1]]  # the aborted one is not usable
     np.testing.assert_allclose(buf.read_episode(0)["action"][2], 0.02)
 

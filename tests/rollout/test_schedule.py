@@ -120,6 +120,17 @@ def test_cache_skips_a_solved_context_then_expires():
     assert s.next_contexts() == [only] and s._window["skipped_solved"] == 0  # last visit unsolved: no skip
 
 
+@pytest.mark.parametrize("max_skips", [3, 4])
+def test_cache_max_skips_is_the_number_of_skips_before_a_retry(max_skips):
+    """Default 3; 4 reproduces RIPT-VLA (it forgets once its skip count exceeds rollout_skip_threshold = 3)."""
+    assert ScheduleConfig().cache_max_skips == 3
+    only = Context("a", 0)
+    s = _sched([only], groups_per_batch=1, cache_window=1, cache_max_skips=max_skips)
+    s.add_group(only, ALL_ONE)
+    assert s.next_contexts() == [only]  # skipped max_skips times, then drawn
+    assert (s._window["skipped_solved"], s._window["cache_expired"]) == (max_skips, 1)
+
+
 def test_cache_window_needs_m_solved_visits():
     only = Context("a", 0)
     s = _sched([only], groups_per_batch=1, cache_window=2, cache_max_skips=5)

@@ -311,6 +311,7 @@ def test_one_hardware_loop_cycle_through_the_panel(rig):
     t = buf.episodes
     assert list(t["group_id"]) == [gid, gid, "hw-c1-v1-d0"], rig.log()
     assert list(t["reward"]) == [1, 0, 1] and list(t["policy_version"]) == [0, 0, 1]
+    assert list(t["temperature"]) == [1.0, 1.0, 1.0]  # the node's temperature at each start (= loop.temperature)
     assert set(t["label_source"]) == {"operator"} and set(t["operator"]) == {"ana"}
     assert set(t["status"]) == {"ok"} and all(t["step_count"] >= 1)
     # Every label's time (the operator's event stamp) is stored; labels publish at once here (undo window

@@ -26,8 +26,9 @@ from robot_rl.train.trainer import LoopTrainer
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+# A token head: the entropy penalty below is refused for gaussian/laplace heads (robot_rl.algorithms.loop.check_policy).
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "cnn_channels": [4, 8, 16], "image_grid": 2,
-        "head": {"kind": "gaussian"}}
+        "head": {"kind": "token", "bins": 32}}
 
 # Each rank runs the trainer as `robot-rl train` does, then dumps its own parameters so the test
 # can compare the ranks (only rank 0 writes the run's checkpoint).
@@ -165,6 +166,7 @@ def test_each_rank_writes_its_own_buffer_shard(runs):
     assert sum(len(b.episodes) for b in shards) == total
     for b in shards:  # groups never straddle ranks: every shard holds complete K-groups
         assert len(b.complete_groups(4)) * 4 == len(b.episodes)
+        assert np.all(b.episodes["temperature"] == 1.0)  # the keyed collector records loop.temperature
     # Only rank 0 writes metrics and checkpoints.
     assert not list((runs / "ddp").glob("metrics*.jsonl"))[1:]
     assert (runs / "ddp" / "checkpoints" / "latest" / "trainer_state.pt").is_file()

@@ -45,7 +45,7 @@ class Robot:
         self.rng = np.random.default_rng(0)
 
     def episode(self, gid: str, context_id: str, reward: int, version: int = 0, status: str = "ok",
-                steps: int = 2) -> int:
+                steps: int = 2, temperature: float | None = 1.0) -> int:
         ep = self.buf.begin_episode()
         task = context_id.split("/")[0]
         for j in range(steps):
@@ -54,14 +54,14 @@ class Robot:
                    "proprio": self.rng.normal(size=(1, self.spec.proprio_dim)).astype(np.float32),
                    "instruction": [INSTRUCTIONS[task]]}
             with torch.no_grad():
-                s = self.policy.sample(obs, 1.0)
+                s = self.policy.sample(obs, 1.0 if temperature is None else temperature)
             ep.add_step(images={k: v[0] for k, v in obs["images"].items()}, proprio=obs["proprio"][0],
                         action=s.action[0].numpy(), log_prob=s.log_prob[0].numpy(),
                         raw_action=None if s.raw_action is None else s.raw_action[0].numpy(),
                         t_capture=100.0 + j, t_decision=100.01 + j, executed=8)
         return ep.commit(task=task, context_id=context_id, init_id=int(context_id.split("/")[1]),
                          instruction=INSTRUCTIONS[task], group_id=gid, reward=reward, label_source="operator",
-                         operator="ana", policy_version=version, status=status)
+                         operator="ana", policy_version=version, status=status, temperature=temperature)
 
     def group(self, cfg: HwTrainConfig, cycle: int, draw: int, rewards: list[int], version: int = 0) -> str:
         gid = group_id(cfg, cycle, version, draw)
@@ -152,6 +152,25 @@ def test_counts_only_usable_episodes_of_the_group_and_version(tmp_path, robot):
     g = plan(robot, cfg, state).schedule.groups[0]
     assert (g.state, g.rollouts_done, g.successes) == ("collecting", 1, 1)
     assert plan(robot, cfg, state).schedule.progress_text() == "context 1 of 2, rollout 2 of 2"
+
+
+def test_episodes_sampled_at_another_temperature_do_not_count_and_the_schedule_says_so(tmp_path, robot):
+    """The node's temperature changed by hand (0.5, loop.temperature 1.0): those rollouts cannot be scored, so
+    the group asks for replacements; an episode from a pre-format-3 writer (NaN) is taken as loop.temperature."""
+    cfg = make_cfg(tmp_path)
+    state, _ = open_or_init_state(cfg)
+    gid = group_id(cfg, 0, 0, 0)
+    ctx = draw_context(cfg, 0, 0).id
+    robot.episode(gid, ctx, 1, temperature=0.5)
+    robot.episode(gid, ctx, 0, temperature=0.5)
+    p = plan(robot, cfg, state)
+    g = p.schedule.groups[0]
+    assert (g.state, g.rollouts_done, p.off_temperature) == ("collecting", 0, 2)
+    assert "2 episode(s) sampled at another temperature than loop.temperature 1 do not count" in p.schedule.message
+    robot.episode(gid, ctx, 1, temperature=1.0)
+    robot.episode(gid, ctx, 0, temperature=None)
+    p = plan(robot, cfg, state)
+    assert (p.schedule.groups[0].state, p.signal_groups[0].episode_ids) == ("complete", [2, 3])
 
 
 def test_rejection_draws_another_context_and_signal_groups_make_it_ready(tmp_path, robot):

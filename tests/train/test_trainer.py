@@ -63,6 +63,7 @@ def test_train_resume_and_buffer(start_policy, tmp_path):
     # The label time is when the simulator determined the outcome: after the last decision, same clock.
     assert np.all(table["t_label"] >= table["t_end"]) and np.all(table["t_label"] - table["t_end"] < 60)
     assert sorted(set(table["policy_version"])) == [0, 1]
+    assert np.all(table["temperature"] == 1.0)  # loop.temperature, what the collector sampled at
     assert len(buf.complete_groups(4)) == rolled_out // 4
 
     # The policy moved, and its version counts updates.
@@ -91,3 +92,53 @@ def test_refuses_to_overwrite_a_run(start_policy, tmp_path):
 def test_bad_config_names_the_field(start_policy):
     with pytest.raises(Exception, match="clip_hihg"):
         TrainConfig.model_validate({"policy": "x", "loop": {"clip_hihg": 0.3}})
+
+
+def test_resume_keeps_the_kl_reference_at_the_starting_policy(start_policy, tmp_path):
+    """--resume loads the latest checkpoint as the policy; the KL anchor stays the configured start."""
+    run = tmp_path / "run"
+    loop = {"group_size": 4, "ppo_epochs": 2, "minibatch_size": 32, "lr_backbone": 1e-4, "lr_head": 1e-3,
+            "kl_coef": 0.1, "kl_estimator": "k3"}
+    first = LoopTrainer(_config(start_policy, 1, loop=loop), run)
+    first.run()
+    start = load_policy(start_policy)
+    trained = load_policy(run / "checkpoints" / "latest" / "policy")
+    assert any(not torch.equal(a, b) for a, b in zip(start.parameters(), trained.parameters()))
+
+    resumed = LoopTrainer(_config(start_policy, 2, loop=loop), run, resume=True)
+    assert resumed.policy.version == 1
+    for ref, s, p in zip(resumed.ref_policy.parameters(), start.parameters(), resumed.policy.parameters()):
+        torch.testing.assert_close(ref, s, rtol=0, atol=0)  # the configured start, bit for bit
+    assert any(not torch.equal(r, p) for r, p in zip(resumed.ref_policy.parameters(), resumed.policy.parameters()))
+    assert not any(p.requires_grad and p.grad is not None for p in resumed.ref_policy.parameters())
+    resumed.buffer.close()
+
+
+@pytest.mark.parametrize("kind", ["token", "gaussian", "laplace"])
+def test_first_epoch_ratios_are_one_for_every_head_and_temperature(kind, tmp_path):
+    """The trainer's own path (collect -> buffer -> groups_to_batch -> loop_update): the first PPO epoch
+    scores the stored log-probs again under the unchanged policy, so every ratio pi_theta / pi_psi is 1.
+
+    One epoch, one minibatch holding the whole batch: all ratios are taken before the only optimiser step.
+    A sampling/scoring temperature mismatch, a dropped raw_action or a misaligned row would show here.
+    """
+    from robot_rl.rollout.config import make_pool
+    from robot_rl.rollout.worker import SuiteEnvFactory
+
+    torch.manual_seed(0)
+    head = {"kind": kind, "bins": 32} if kind == "token" else {"kind": kind}
+    save_policy(make_policy("tiny", make_suite("point_reach").spec, {**TINY, "head": head}), tmp_path / "start")
+    for temperature in (0.5, 1.0, 1.6):
+        cfg = _config(tmp_path / "start", 1,
+                      suite={"name": "point_reach", "options": {"success_radius": 0.3, "max_steps": 12}},
+                      loop={"group_size": 4, "ppo_epochs": 1, "minibatch_size": 100_000, "temperature": temperature},
+                      schedule={"groups_per_batch": 2, "dynamic_rejection": False, "cache_enabled": False})
+        trainer = LoopTrainer(cfg, tmp_path / f"run_{temperature}")
+        assert cfg.suite is not None
+        with make_pool(SuiteEnvFactory(cfg.suite.name, cfg.suite.options, cfg.suite.env_options), cfg.rollout) as pool:
+            m = trainer.train_step(pool)
+        trainer.buffer.close()
+        assert m["charts/optimizer_steps"] == 1 and m["charts/update_steps"] > 0
+        assert m["charts/ratio_min"] == pytest.approx(1.0, abs=1e-5), (kind, temperature)
+        assert m["charts/ratio_max"] == pytest.approx(1.0, abs=1e-5), (kind, temperature)
+        assert m["losses/approx_kl"] == pytest.approx(0.0, abs=1e-7) and m["charts/clipfrac"] == 0.0
