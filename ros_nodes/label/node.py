@@ -4,8 +4,8 @@ Inputs: ``<cam>/image_raw`` (shown as reduced-rate JPEG; the first frame of each
 reference picture), ``/robot_rl/episode_ack`` (policy_node's answer to each start: a label is
 accepted only for an episode it records), ``/robot_rl/policy_version``,
 ``/robot_rl/hw_schedule`` (hw-train's plan: what Start opens), ``/robot_rl/episode_event`` (events
-from others, e.g. a simulator), ``/robot_rl/estop`` and the executor's ``/diagnostics`` (the real
-e-stop state). Outputs: episode events (start / success / failure / abort / estop, label source
+from others, e.g. a simulator), ``/robot_rl/estop`` (from any publisher, latched, volatile like
+``ros2 topic pub`` or best effort) and the executor's ``/diagnostics`` (the real e-stop state). Outputs: episode events (start / success / failure / abort / estop, label source
 ``operator``), ``/robot_rl/estop`` (Bool True, latched), ``/robot_rl/hw_request`` (skip a
 context), the panel heartbeat, ``/diagnostics``. The page and its API are served by
 :class:`~ros_nodes.label.server.PanelServer` (aiohttp, own thread); the label logic is
@@ -78,7 +78,8 @@ class LabelNode(Node):
         self.create_subscription(Int64, topics.POLICY_VERSION, self._on_version, qos.LATCHED)
         self.create_subscription(String, topics.HW_SCHEDULE, self._on_schedule, qos.LATCHED)
         self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
-        self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED)
+        for profile in qos.ESTOP_SUBSCRIPTIONS:  # latched, volatile and best-effort publishers alike (ros_nodes.qos)
+            self.create_subscription(Bool, topics.ESTOP, self._on_estop, profile)
         self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, qos.RELIABLE)
         self.event_pub = self.create_publisher(String, topics.EPISODE_EVENT, qos.RELIABLE)
         self.estop_pub = self.create_publisher(Bool, topics.ESTOP, qos.LATCHED)
