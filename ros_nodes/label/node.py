@@ -36,7 +36,7 @@ from robot_rl.spec import load_spec
 from ros_nodes import qos
 from ros_nodes.label.jpeg import encode_jpeg
 from ros_nodes.label.server import STATIC_DIR, PanelServer
-from ros_nodes.messages import OK, WARN, diagnostic_array, msg_to_image, stamp_to_s
+from ros_nodes.messages import OK, WARN, diagnostic_array, msg_to_rgb, stamp_to_s
 from ros_nodes.params import NodeParams
 from ros_nodes.run import run_node
 
@@ -192,7 +192,7 @@ class LabelNode(Node):
         if not (view_due or ref_due):
             return
         try:
-            image = msg_to_image(msg)
+            image = msg_to_rgb(msg)
         except ValueError as err:
             self.stats["rejected_images"] += 1
             self.get_logger().warning(f"camera '{camera}': {err}", throttle_duration_sec=5.0)

@@ -45,7 +45,7 @@ from robot_rl.ros_config.policy import PolicyNodeConfig
 from robot_rl.safety.refusals import RefusalLog
 from robot_rl.spec import load_spec
 from ros_nodes import qos
-from ros_nodes.messages import ERROR, OK, WARN, chunk_to_msgs, diagnostic_array, msg_to_image, pose_to_arrays, s_to_stamp, stamp_to_s
+from ros_nodes.messages import ERROR, OK, WARN, chunk_to_msgs, diagnostic_array, msg_to_rgb, pose_to_arrays, s_to_stamp, stamp_to_s
 from ros_nodes.params import NodeParams
 
 _STATIC = ["spec", "device", "threads", "proprio_sources", "joint_states_topic", "ee_pose_topic", "image_qos",
@@ -152,7 +152,7 @@ class PolicyNode(Node):
 
     def _on_image(self, camera: str, msg: Image) -> None:
         try:
-            image = check_image(self.spec, camera, msg_to_image(msg), self.cfg.resize_images)
+            image = check_image(self.spec, camera, msg_to_rgb(msg), self.cfg.resize_images)
         except ValueError as err:
             self._reject("bad_image", str(err))
             return
