@@ -37,6 +37,7 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/launch/config", glob("launch/config/*.yaml")),
+        ("share/" + package_name + "/launch/config/profiles", glob("launch/config/profiles/*.yaml")),
         ("share/" + package_name + "/launch/graphs", glob("launch/graphs/*.yaml")),
         ("share/" + package_name + "/configs", glob("configs/*.yaml")),
     ],

@@ -40,7 +40,7 @@ from ros_nodes.messages import OK, WARN, diagnostic_array, msg_to_rgb, stamp_to_
 from ros_nodes.params import NodeParams
 from ros_nodes.run import run_node
 
-_STATIC = ["host", "port", "token", "spec", "cameras", "image_qos", "heartbeat_rate_hz"]
+_STATIC = ["host", "port", "token", "spec", "cameras", "image_qos", "image_topics", "heartbeat_rate_hz"]
 
 
 class LabelNode(Node):
@@ -72,8 +72,12 @@ class LabelNode(Node):
         # One single-threaded executor for everything (see ros_nodes/run.py): JPEG encoding at the reduced
         # panel rate costs ~1 ms, well inside the heartbeat period.
         image_qos = qos.by_name(cfg.image_qos)
-        for cam in self.cameras:
-            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
+        try:
+            image_topics = topics.resolve_image_topics(self.cameras, cfg.image_topics)
+        except ValueError as err:
+            raise ConfigError(f"success_label_node: {err}") from None
+        for cam, topic in image_topics.items():
+            self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), image_qos)
         self.create_subscription(String, topics.EPISODE_ACK, self._on_ack, qos.RELIABLE)
         self.create_subscription(Int64, topics.POLICY_VERSION, self._on_version, qos.LATCHED)
         self.create_subscription(String, topics.HW_SCHEDULE, self._on_schedule, qos.LATCHED)

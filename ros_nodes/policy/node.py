@@ -49,7 +49,7 @@ from ros_nodes.messages import ERROR, OK, WARN, chunk_to_msgs, diagnostic_array,
 from ros_nodes.params import NodeParams
 
 _STATIC = ["spec", "device", "threads", "proprio_sources", "joint_states_topic", "ee_pose_topic", "image_qos",
-           "resize_images", "buffer_path", "diagnostics_period_s", "act_on"]
+           "image_topics", "resize_images", "buffer_path", "diagnostics_period_s", "act_on"]
 
 
 class PolicyNode(Node):
@@ -93,8 +93,12 @@ class PolicyNode(Node):
         # Every input, tick and decision runs on the node's single-threaded executor (see run_node): they
         # never run concurrently, and no second executor thread competes with them for the CPU.
         image_qos = qos.by_name(cfg.image_qos)
-        for cam in self.spec.camera_names:
-            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
+        try:
+            image_topics = topics.resolve_image_topics(self.spec.camera_names, cfg.image_topics)
+        except ValueError as err:
+            raise ConfigError(f"policy_node: {err}") from None
+        for cam, topic in image_topics.items():
+            self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), image_qos)
         self.create_subscription(JointState, cfg.joint_states_topic, self._on_joints, qos.SENSOR)
         self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
