@@ -82,3 +82,7 @@ class PolicyNodeConfig(StrictConfig):
     def _image_topics_parse(cls, v: list[str]) -> list[str]:
         topics.parse_image_topics(v)  # ValueError names the entry and the syntax
         return v
+
+    def image_topics_map(self) -> dict[str, str]:
+        """``image_topics`` as camera -> topic (validated on load)."""
+        return topics.parse_image_topics(self.image_topics)
