@@ -86,6 +86,7 @@ setup(
             "tasks = robot_rl.suite_cli:register",
             "demos = robot_rl.demos_cli:register",
             "up = robot_rl.up_cli:register",
+            "doctor = ros_nodes.doctor:register",
             "train = robot_rl.train.cli:register",
             "eval = robot_rl.eval_cli:register",
             "hw-train = ros_nodes.hw_train.cli:register",

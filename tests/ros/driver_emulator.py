@@ -103,7 +103,8 @@ def main() -> int:
             image_pub.publish(img)
             info = CameraInfo(height=H, width=W, distortion_model="plumb_bob", d=[0.0] * 5,
                               k=[615.0, 0, 320.0, 0, 615.0, 240.0, 0, 0, 1],
-                              r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[615.0, 0, 320.0, 0, 0, 615.0, 240.0, 0, 0, 0, 1, 0])
+                              r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+                              p=[615.0, 0, 320.0, 0, 0, 615.0, 240.0, 0, 0, 0, 1, 0])
             info.header = img.header
             info_pub.publish(info)
 

@@ -153,7 +153,8 @@ def test_every_launch_file_has_a_robot_rl_up_twin_with_the_same_nodes(launch_fil
     graph = load_graph(graph_path)
     if graph.profiles:
         graph = apply_profile(graph, graph_path.parent, "default")
-    in_launch = sorted((n.executable, n.name, tuple(Path(p).name for p in n.param_files)) for n in parse_launch(launch_file))
+    in_launch = sorted((n.executable, n.name, tuple(Path(p).name for p in n.param_files))
+                       for n in parse_launch(launch_file))
     in_graph = sorted((n.executable, n.name, tuple(Path(p).name for p in n.params)) for n in graph.nodes)
     assert in_graph == in_launch
     validate_graph(graph, graph_path.parent, NODE_CONFIGS)
