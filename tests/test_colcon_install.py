@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 COLCON = shutil.which("colcon")
-SHARED = ["launch/*.launch.py", "launch/config/*.yaml", "launch/graphs/*.yaml", "configs/*.yaml"]
+SHARED = ["launch/*.launch.py", "launch/config/*.yaml", "launch/config/profiles/*.yaml", "launch/graphs/*.yaml",
+          "configs/*.yaml"]
 
 
 def _source_files() -> list[str]:
