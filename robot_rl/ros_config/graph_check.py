@@ -116,7 +116,11 @@ def check_graph(nodes: list[NodeInfo]) -> list[Finding]:
     # Cameras vs the spec and the subscribers' QoS.
     published = {topics.image_topic(c.config.camera_name): c for c in cameras}
     if spec is not None and policy is not None:
-        wanted = topics.resolve_image_topics(spec.camera_names, policy.config.image_topics)
+        try:
+            wanted = topics.resolve_image_topics(spec.camera_names, policy.config.image_topics)
+        except ValueError as err:
+            out.append(Finding("error", f"{policy.name}: {err}"))
+            wanted = {c: topics.image_topic(c) for c in spec.camera_names}
         for cam in spec.cameras:
             topic = wanted[cam.name]
             source = published.get(topic)
@@ -141,6 +145,20 @@ def check_graph(nodes: list[NodeInfo]) -> list[Finding]:
             else:
                 out.append(Finding("error", f"nothing in this graph publishes {topic} for the spec's camera "
                                             f"'{cam.name}' ({policy.name} would wait for it forever)"))
+
+    # The panel shows what the policy sees: the same topic per camera.
+    for panel in by_exe.get("success_label_node", []):
+        if spec is None or policy is None:
+            break
+        try:
+            shown = topics.resolve_image_topics(panel.config.cameras or spec.camera_names, panel.config.image_topics)
+        except ValueError as err:
+            out.append(Finding("error", f"{panel.name}: {err}"))
+            continue
+        for cam, topic in shown.items():
+            if cam in wanted and wanted[cam] != topic:
+                out.append(Finding("warning", f"{panel.name} shows camera '{cam}' from {topic} but {policy.name} "
+                                              f"acts on {wanted[cam]}: set the same image_topics in both"))
 
     # The executor against the spec, the policy's proprio joints, and a sim robot's command type.
     ex_spec = _spec(executor.config.spec, executor.name, out) if executor else None

@@ -1,6 +1,7 @@
 """policy_node: fresh observations in, stamped action chunks out, every step into the rollout buffer.
 
-Inputs: ``<cam>/image_raw`` for every spec camera, ``/joint_states`` and the end-effector pose
+Inputs: ``<cam>/image_raw`` (or its ``image_topics`` entry) for every spec camera, in rgb8, bgr8, rgba8,
+bgra8 or mono8 (converted to RGB), ``/joint_states`` and the end-effector pose
 (mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/episode_event`` (a start carries
 the episode's instruction) and ``/robot_rl/instruction`` (latched; only for ``act_outside_episodes``).
 Every start event is answered on ``/robot_rl/episode_ack`` (recording / acting / refused with the

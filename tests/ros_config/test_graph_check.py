@@ -70,6 +70,13 @@ def test_qos_spec_and_command_mismatches():
     assert any("MoveIt Servo listens on /servo_node/delta_twist_cmds" in f for f in out)
 
 
+def test_the_panel_and_the_policy_show_the_same_camera_topics():
+    out = findings("robot", {"success_label_node.image_topics": ["wrist=/camera/other/color/image_raw"]},
+                   "ur_realsense")
+    assert any("success_label_node shows camera 'wrist' from /camera/other/color/image_raw but policy_node acts "
+               "on /camera/wrist/color/image_raw" in f for f in out), out
+
+
 def test_a_missing_camera_publisher_is_an_error():
     out = errors(findings("robot", {**SERIALS, "wrist_camera.camera_name": "side"}))
     assert any("nothing in this graph publishes wrist/image_raw" in f for f in out), out
@@ -125,3 +132,8 @@ def test_up_check_prints_the_findings_and_fails_on_errors(capsys):
     args = parser.parse_args(["up", "robot", "--profile", "default"])  # refuses to start what --check refuses
     assert args.func(args) == 1
     assert "nothing started" in capsys.readouterr().err
+
+
+def test_image_topics_for_a_camera_the_spec_lacks_is_an_error_not_a_crash():
+    out = errors(findings("robot", {"policy_node.image_topics": ["side=/x"]}, "ur_realsense"))
+    assert any("policy_node: image_topics names camera(s) ['side']" in f for f in out), out
