@@ -25,7 +25,9 @@ import yaml
 
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import NODE_CONFIGS
-from robot_rl.ros_config.graph import GraphConfig, apply_overrides, load_graph, node_command, resolve_params, validate_graph
+from robot_rl.ros_config.graph_check import NodeInfo, check_graph
+from robot_rl.ros_config.graph import (GraphConfig, apply_overrides, apply_profile, load_graph, node_command,
+                                      resolve_params, validate_graph)
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +137,27 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
 
 def _up(args: argparse.Namespace) -> int:
     path = find_graph(args.graph)
-    graph = apply_overrides(load_graph(path), _parse_sets(args.set))
-    validate_graph(graph, path.parent, NODE_CONFIGS)
+    graph = load_graph(path)
+    if args.profile or graph.profiles:
+        graph = apply_profile(graph, path.parent, args.profile or "default")
+    graph = apply_overrides(graph, _parse_sets(args.set))
+    configs = validate_graph(graph, path.parent, NODE_CONFIGS)
+    findings = check_graph([NodeInfo(n.name, n.executable, configs[n.name]) for n in graph.nodes])
+    errors = [f for f in findings if f.level == "error"]
     if args.check:
         print(f"{path}: {len(graph.nodes)} nodes, parameters valid: {', '.join(n.name for n in graph.nodes)}")
         for exe in sorted({n.executable for n in graph.nodes}):
             print(f"  {exe}: {find_executable(exe)}")
-        return 0
+        print(f"cross-node check: {len(errors)} error(s), {len(findings) - len(errors)} warning(s)")
+        for f in findings:
+            print(f"  {f}")
+        return 1 if errors else 0
+    for f in findings:
+        (log.error if f.level == "error" else log.warning)("%s", f.message)
+    if errors:
+        print(f"robot-rl up: {len(errors)} cross-node error(s), nothing started:\n"
+              + "\n".join(f"  {f}" for f in errors), file=sys.stderr, flush=True)
+        return 1
     # The graph's env holds defaults; a variable already set in the caller's environment wins.
     env = dict(graph.env, **os.environ)
     if args.domain_id is not None:
@@ -185,6 +201,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("graph", help="graph name (sim_robot, robot) or path to a graph YAML")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override one parameter (YAML value), e.g. policy_node.checkpoint=runs/x/policy")
+    parser.add_argument("--profile", default="", metavar="NAME",
+                        help="robot profile (launch/config/profiles/NAME.yaml: default, ur_realsense, "
+                             "franka_realsense), layered after every node's parameter files; default: default")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for every node")
     parser.add_argument("--log-dir", default=None, help="write each node's output to DIR/NODE.log instead of the terminal")
     parser.add_argument("--shutdown-timeout", type=float, default=10.0,

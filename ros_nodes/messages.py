@@ -1,6 +1,6 @@
 """numpy <-> standard message conversions (no cv_bridge: it is not on pip).
 
-Shapes: colour images (H, W, 3) uint8 rgb8; depth (H, W) uint16 16UC1 [mm]; chunks (H, A) float32.
+Shapes: colour images (H, W, 3) uint8 rgb8 (bgr8/rgba8/bgra8/mono8 decoded to it by msg_to_rgb); depth (H, W) uint16 16UC1 [mm]; chunks (H, A) float32.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension
 
+from robot_rl.robot.colour import COLOUR_ENCODINGS, to_rgb8
 from robot_rl.ros_config.camera_info import CameraCalibration
 from robot_rl.ros_config.chunk_layout import chunk_checksum, chunk_dims, decode_chunk
 
-_ENCODINGS = {"rgb8": (np.uint8, 3), "16UC1": (np.uint16, 1), "mono8": (np.uint8, 1)}
+_ENCODINGS = {"rgb8": (np.uint8, 3), "16UC1": (np.uint16, 1), "mono8": (np.uint8, 1),
+              "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4)}
 
 
 def stamp_to_s(stamp: Time) -> float:
@@ -32,7 +34,7 @@ def ns_to_stamp(ns: int) -> Time:
 
 
 def image_to_msg(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
-    """(H, W, 3) uint8 as rgb8 or (H, W) uint16 as 16UC1 -> sensor_msgs/Image."""
+    """(H, W, C) uint8 as rgb8/bgr8/rgba8/bgra8, (H, W) uint8 as mono8 or (H, W) uint16 as 16UC1 -> Image."""
     dtype, channels = _ENCODINGS[encoding]
     array = np.ascontiguousarray(array, dtype=dtype)
     msg = Image()
@@ -47,7 +49,7 @@ def image_to_msg(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -
 
 
 def msg_to_image(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image -> (H, W, 3) or (H, W) array; raises ValueError on a bad encoding or size."""
+    """sensor_msgs/Image -> (H, W, C) or (H, W) array as sent; raises ValueError on a bad encoding or size."""
     if msg.encoding not in _ENCODINGS:
         raise ValueError(f"unsupported encoding {msg.encoding!r}; expected one of {', '.join(_ENCODINGS)}")
     dtype, channels = _ENCODINGS[msg.encoding]
@@ -58,6 +60,17 @@ def msg_to_image(msg: Image) -> np.ndarray:
     raw = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)[:, :row]
     out = raw.copy().view(dtype)
     return out.reshape(msg.height, msg.width, channels) if channels > 1 else out.reshape(msg.height, msg.width)
+
+
+def msg_to_rgb(msg: Image) -> np.ndarray:
+    """A colour sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8 or mono8) -> (H, W, 3) uint8 RGB.
+
+    Raises ValueError on any other encoding (naming the allowed ones) or a size that does not fit.
+    """
+    if msg.encoding not in COLOUR_ENCODINGS:
+        raise ValueError(f"unsupported encoding {msg.encoding!r} for a colour image; "
+                         f"allowed: {', '.join(COLOUR_ENCODINGS)}")
+    return to_rgb8(msg_to_image(msg), msg.encoding)
 
 
 def camera_info_msg(cal: CameraCalibration, stamp: Time, frame_id: str) -> CameraInfo:

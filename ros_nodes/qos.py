@@ -8,7 +8,7 @@
   (re)starts learns the current e-stop state immediately.
 - e-stop subscriptions (:data:`ESTOP_SUBSCRIPTIONS`): the latched profile alone would not match a
   volatile publisher such as ``ros2 topic pub --once`` (a transient-local subscription requests
-  more than a volatile publisher offers), so the executor subscribes three times: latched (the
+  more than a volatile publisher offers), so the executor and the panel subscribe three times: latched (the
   current state on (re)start), reliable volatile (any reliable publisher, whatever its durability)
   and best effort (any publisher at all). Every e-stop message latches; a repeat changes nothing.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +39,13 @@ class ExecutorConfig(StrictConfig):
     pose_command_topic: str = Field(default=topics.COMMAND_POSE, min_length=1)
     twist_command_topic: str = Field(default=topics.COMMAND_TWIST, min_length=1)
     gripper_command_topic: str = Field(default=topics.COMMAND_GRIPPER,
-                                       description="std_msgs/Float64 in [-1, 1]; empty = do not command the gripper")
+                                       description="std_msgs/Float64 in the driver's units (gripper_command_range); "
+                                                   "empty = do not command the gripper")
+    gripper_command_range: list[float] = Field(
+        default=[-1.0, 1.0], min_length=2, max_length=2,
+        description="[CLOSED, OPEN]: the driver's gripper command for the spec's -1 (closed) and +1 (open); "
+                    "values in between map linearly, e.g. [0.0, 0.08] for a Franka hand's width in m, "
+                    "[0.8, 0.0] for a Robotiq 2F-85 knuckle in rad")
     ee_pose_topic: str = Field(default=topics.EE_POSE, min_length=1,
                                description="geometry_msgs/PoseStamped of the end effector, from the robot driver")
     joint_trajectory_topic: str = Field(default=topics.COMMAND_JOINT_TRAJECTORY, min_length=1,
@@ -82,6 +89,18 @@ class ExecutorConfig(StrictConfig):
     def command_latency(self, spec: EmbodimentSpec) -> float:
         """The command latency in force [s]: the override, or the spec's measured ``latency.command_s``."""
         return spec.latency.command_s if self.command_latency_s == USE_SPEC else self.command_latency_s
+
+    @field_validator("gripper_command_range")
+    @classmethod
+    def _gripper_range(cls, v: list[float]) -> list[float]:
+        if not all(math.isfinite(x) for x in v) or v[0] == v[1]:
+            raise ValueError(f"got {v}; expected [CLOSED, OPEN]: two finite, different driver values")
+        return v
+
+    def gripper_command(self, value: float) -> float:
+        """The spec's gripper value (-1 closed .. +1 open) in the driver's units (``gripper_command_range``)."""
+        closed, opened = self.gripper_command_range
+        return closed + (float(value) + 1.0) * 0.5 * (opened - closed)
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> ExecutorConfig:

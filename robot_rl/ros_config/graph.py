@@ -43,6 +43,7 @@ class GraphConfig(StrictConfig):
 
     description: str = ""
     env: dict[str, str] = {}  # defaults: a variable set in the caller's environment wins
+    profiles: str = ""  # folder of robot profiles (NAME.yaml), relative to the graph file; empty = none
     nodes: list[GraphNode] = Field(min_length=1)
 
     @field_validator("nodes")
@@ -68,6 +69,34 @@ def apply_overrides(graph: GraphConfig, sets: dict[str, Any]) -> GraphConfig:
             raise ConfigError(f"--set {key}: expected NODE.PARAM with NODE one of {', '.join(by_name)}")
         by_name[node][param] = value
     nodes = [n.model_copy(update={"overrides": by_name[n.name]}) for n in graph.nodes]
+    return validate_config(GraphConfig, {**graph.model_dump(), "nodes": [n.model_dump() for n in nodes]}, "graph")
+
+
+def profile_names(graph: GraphConfig, base: Path) -> list[str]:
+    """The robot profiles a graph offers (``PROFILES/NAME.yaml``)."""
+    return sorted(p.stem for p in (base / graph.profiles).glob("*.yaml")) if graph.profiles else []
+
+
+def profile_uses_external_cameras(profile: dict[str, Any]) -> bool:
+    """True when a parsed profile takes the policy's images from another driver (``image_topics``):
+    robot_rl's own camera nodes must not start then, or they would open the same devices."""
+    section = (profile.get("policy_node") or {}).get("ros__parameters") or {}
+    return bool(section.get("image_topics"))
+
+
+def apply_profile(graph: GraphConfig, base: Path, name: str) -> GraphConfig:
+    """The graph with robot profile ``name`` layered after every node's files (see ``launch/config/profiles``).
+
+    Camera nodes are dropped when the profile's images come from another driver
+    (:func:`profile_uses_external_cameras`). ConfigError names the allowed profiles.
+    """
+    names = profile_names(graph, base)
+    if name not in names:
+        raise ConfigError(f"robot profile {name!r}: allowed: {', '.join(names) or 'none (this graph has no profiles)'}")
+    path = base / graph.profiles / f"{name}.yaml"
+    external = profile_uses_external_cameras(load_yaml(path) or {})
+    nodes = [n.model_copy(update={"params": [*n.params, str(Path(graph.profiles) / f"{name}.yaml")]})
+             for n in graph.nodes if not (external and n.executable == "camera_node")]
     return validate_config(GraphConfig, {**graph.model_dump(), "nodes": [n.model_dump() for n in nodes]}, "graph")
 
 

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.env import Context
+from robot_rl.ros_config import topics
 
 _OPERATOR = r"^[^\x00-\x1f\x7f]*$"  # printable: ids end up in logs and in the buffer's episode table
 
@@ -29,6 +30,9 @@ class LabelNodeConfig(StrictConfig):
     cameras: list[str] = Field(default=[], description="camera names to show; empty = the spec's cameras")
     image_qos: Literal["sensor_data", "reliable"] = Field(default="sensor_data",
                                                           description="QoS of the camera subscriptions")
+    image_topics: list[str] = Field(default=[], description="CAMERA=TOPIC: take a camera's images from another "
+                                    "driver's topic (e.g. agentview=/camera/camera/color/image_raw); others use "
+                                    "CAMERA/image_raw")
     jpeg_rate_hz: float = Field(default=5.0, gt=0.0, le=30.0, description="camera views refresh rate [Hz]")
     jpeg_quality: int = Field(default=70, ge=10, le=100)
     jpeg_max_width: int = Field(default=640, ge=0, le=4096, description="downscale wider images; 0 = full size")
@@ -90,6 +94,12 @@ class LabelNodeConfig(StrictConfig):
     def instruction_map(self) -> dict[str, str]:
         """task -> instruction."""
         return dict(parse_instruction(entry) for entry in self.instructions)
+
+    @field_validator("image_topics")
+    @classmethod
+    def _image_topics_parse(cls, v: list[str]) -> list[str]:
+        topics.parse_image_topics(v)  # ValueError names the entry and the syntax
+        return v
 
     @field_validator("cameras")
     @classmethod

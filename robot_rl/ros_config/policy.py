@@ -48,6 +48,9 @@ class PolicyNodeConfig(StrictConfig):
     ee_pose_topic: str = Field(default=topics.EE_POSE, min_length=1)
     image_qos: Literal["sensor_data", "reliable"] = Field(default="sensor_data",
                                                           description="QoS of the camera subscriptions")
+    image_topics: list[str] = Field(default=[], description="CAMERA=TOPIC: take a camera's images from another "
+                                    "driver's topic (e.g. agentview=/camera/camera/color/image_raw); others use "
+                                    "CAMERA/image_raw")
     resize_images: bool = Field(default=True, description="fit other frame sizes to the spec (centre crop to its "
                                                           "aspect, then area resize: robot_rl/robot/image_fit.py); "
                                                           "false = reject them")
@@ -74,3 +77,13 @@ class PolicyNodeConfig(StrictConfig):
         for entry in v:
             parse_source(entry)  # ValueError names the entry and the allowed sources
         return v
+
+    @field_validator("image_topics")
+    @classmethod
+    def _image_topics_parse(cls, v: list[str]) -> list[str]:
+        topics.parse_image_topics(v)  # ValueError names the entry and the syntax
+        return v
+
+    def image_topics_map(self) -> dict[str, str]:
+        """``image_topics`` as camera -> topic (validated on load)."""
+        return topics.parse_image_topics(self.image_topics)

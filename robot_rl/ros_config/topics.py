@@ -24,6 +24,36 @@ def image_topic(camera: str) -> str:
     return f"{camera}/image_raw"
 
 
+def parse_image_topics(entries: list[str]) -> dict[str, str]:
+    """``["agentview=/camera/camera/color/image_raw"]`` -> ``{"agentview": "/camera/..."}``.
+
+    Lets a node take a camera's images from another driver's topic (realsense-ros publishes
+    ``/<namespace>/<name>/color/image_raw``) instead of ``<camera>/image_raw``; ValueError names a bad entry.
+    """
+    out: dict[str, str] = {}
+    for entry in entries:
+        camera, sep, topic = (part.strip() for part in entry.partition("="))
+        if not sep or not camera or not topic or " " in topic:
+            raise ValueError(f"image_topics entry {entry!r}: expected CAMERA=TOPIC, "
+                             "e.g. agentview=/camera/camera/color/image_raw")
+        if camera in out:
+            raise ValueError(f"image_topics: camera {camera!r} is given twice")
+        out[camera] = topic
+    return out
+
+
+def resolve_image_topics(cameras: list[str], entries: list[str]) -> dict[str, str]:
+    """Camera -> image topic for ``cameras``: ``entries`` (CAMERA=TOPIC) where given, else ``<camera>/image_raw``.
+
+    ValueError when an entry names a camera that is not in ``cameras``.
+    """
+    given = parse_image_topics(entries)
+    unknown = sorted(set(given) - set(cameras))
+    if unknown:
+        raise ValueError(f"image_topics names camera(s) {unknown} that are not among {cameras}")
+    return {c: given.get(c, image_topic(c)) for c in cameras}
+
+
 def camera_info_topic(camera: str) -> str:
     """``<camera>/camera_info``: sensor_msgs/CameraInfo."""
     return f"{camera}/camera_info"

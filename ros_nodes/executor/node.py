@@ -395,11 +395,11 @@ class ActionExecutor(Node):
             self.stats["dry_run_suppressed"] += 1
             if self.refusals.record("dry_run", self._now()) is not None:
                 self.get_logger().info(f"dry_run: would publish {what}: {_describe(msg)}"
-                                       f"{'' if gripper is None else f', gripper {gripper:+.2f}'}")
+                                       f"{'' if gripper is None else f', gripper {gripper:+.2f} ({self.cfg.gripper_command(gripper):g} on the wire)'}")
             return
         self.command_pub.publish(msg)
         if gripper is not None and self.gripper_pub is not None:
-            self.gripper_pub.publish(Float64(data=gripper))
+            self.gripper_pub.publish(Float64(data=self.cfg.gripper_command(gripper)))
         self.stats["published"] += 1
 
     # ---- diagnostics ------------------------------------------------------------------------

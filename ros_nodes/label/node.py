@@ -4,8 +4,8 @@ Inputs: ``<cam>/image_raw`` (shown as reduced-rate JPEG; the first frame of each
 reference picture), ``/robot_rl/episode_ack`` (policy_node's answer to each start: a label is
 accepted only for an episode it records), ``/robot_rl/policy_version``,
 ``/robot_rl/hw_schedule`` (hw-train's plan: what Start opens), ``/robot_rl/episode_event`` (events
-from others, e.g. a simulator), ``/robot_rl/estop`` and the executor's ``/diagnostics`` (the real
-e-stop state). Outputs: episode events (start / success / failure / abort / estop, label source
+from others, e.g. a simulator), ``/robot_rl/estop`` (from any publisher, latched, volatile like
+``ros2 topic pub`` or best effort) and the executor's ``/diagnostics`` (the real e-stop state). Outputs: episode events (start / success / failure / abort / estop, label source
 ``operator``), ``/robot_rl/estop`` (Bool True, latched), ``/robot_rl/hw_request`` (skip a
 context), the panel heartbeat, ``/diagnostics``. The page and its API are served by
 :class:`~ros_nodes.label.server.PanelServer` (aiohttp, own thread); the label logic is
@@ -36,11 +36,11 @@ from robot_rl.spec import load_spec
 from ros_nodes import qos
 from ros_nodes.label.jpeg import encode_jpeg
 from ros_nodes.label.server import STATIC_DIR, PanelServer
-from ros_nodes.messages import OK, WARN, diagnostic_array, msg_to_image, stamp_to_s
+from ros_nodes.messages import OK, WARN, diagnostic_array, msg_to_rgb, stamp_to_s
 from ros_nodes.params import NodeParams
 from ros_nodes.run import run_node
 
-_STATIC = ["host", "port", "token", "spec", "cameras", "image_qos", "heartbeat_rate_hz"]
+_STATIC = ["host", "port", "token", "spec", "cameras", "image_qos", "image_topics", "heartbeat_rate_hz"]
 
 
 class LabelNode(Node):
@@ -72,13 +72,18 @@ class LabelNode(Node):
         # One single-threaded executor for everything (see ros_nodes/run.py): JPEG encoding at the reduced
         # panel rate costs ~1 ms, well inside the heartbeat period.
         image_qos = qos.by_name(cfg.image_qos)
-        for cam in self.cameras:
-            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
+        try:
+            image_topics = topics.resolve_image_topics(self.cameras, cfg.image_topics)
+        except ValueError as err:
+            raise ConfigError(f"success_label_node: {err}") from None
+        for cam, topic in image_topics.items():
+            self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), image_qos)
         self.create_subscription(String, topics.EPISODE_ACK, self._on_ack, qos.RELIABLE)
         self.create_subscription(Int64, topics.POLICY_VERSION, self._on_version, qos.LATCHED)
         self.create_subscription(String, topics.HW_SCHEDULE, self._on_schedule, qos.LATCHED)
         self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.RELIABLE)
-        self.create_subscription(Bool, topics.ESTOP, self._on_estop, qos.LATCHED)
+        for profile in qos.ESTOP_SUBSCRIPTIONS:  # latched, volatile and best-effort publishers alike (ros_nodes.qos)
+            self.create_subscription(Bool, topics.ESTOP, self._on_estop, profile)
         self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, qos.RELIABLE)
         self.event_pub = self.create_publisher(String, topics.EPISODE_EVENT, qos.RELIABLE)
         self.estop_pub = self.create_publisher(Bool, topics.ESTOP, qos.LATCHED)
@@ -191,7 +196,7 @@ class LabelNode(Node):
         if not (view_due or ref_due):
             return
         try:
-            image = msg_to_image(msg)
+            image = msg_to_rgb(msg)
         except ValueError as err:
             self.stats["rejected_images"] += 1
             self.get_logger().warning(f"camera '{camera}': {err}", throttle_duration_sec=5.0)

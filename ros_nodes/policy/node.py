@@ -1,6 +1,7 @@
 """policy_node: fresh observations in, stamped action chunks out, every step into the rollout buffer.
 
-Inputs: ``<cam>/image_raw`` for every spec camera, ``/joint_states`` and the end-effector pose
+Inputs: ``<cam>/image_raw`` (or its ``image_topics`` entry) for every spec camera, in rgb8, bgr8, rgba8,
+bgra8 or mono8 (converted to RGB), ``/joint_states`` and the end-effector pose
 (mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/episode_event`` (a start carries
 the episode's instruction) and ``/robot_rl/instruction`` (latched; only for ``act_outside_episodes``).
 Every start event is answered on ``/robot_rl/episode_ack`` (recording / acting / refused with the
@@ -45,11 +46,11 @@ from robot_rl.ros_config.policy import PolicyNodeConfig
 from robot_rl.safety.refusals import RefusalLog
 from robot_rl.spec import load_spec
 from ros_nodes import qos
-from ros_nodes.messages import ERROR, OK, WARN, chunk_to_msgs, diagnostic_array, msg_to_image, pose_to_arrays, s_to_stamp, stamp_to_s
+from ros_nodes.messages import ERROR, OK, WARN, chunk_to_msgs, diagnostic_array, msg_to_rgb, pose_to_arrays, s_to_stamp, stamp_to_s
 from ros_nodes.params import NodeParams
 
 _STATIC = ["spec", "device", "threads", "proprio_sources", "joint_states_topic", "ee_pose_topic", "image_qos",
-           "resize_images", "buffer_path", "diagnostics_period_s", "act_on"]
+           "image_topics", "resize_images", "buffer_path", "diagnostics_period_s", "act_on"]
 
 
 class PolicyNode(Node):
@@ -93,8 +94,12 @@ class PolicyNode(Node):
         # Every input, tick and decision runs on the node's single-threaded executor (see run_node): they
         # never run concurrently, and no second executor thread competes with them for the CPU.
         image_qos = qos.by_name(cfg.image_qos)
-        for cam in self.spec.camera_names:
-            self.create_subscription(Image, topics.image_topic(cam), lambda m, c=cam: self._on_image(c, m), image_qos)
+        try:
+            image_topics = topics.resolve_image_topics(self.spec.camera_names, cfg.image_topics)
+        except ValueError as err:
+            raise ConfigError(f"policy_node: {err}") from None
+        for cam, topic in image_topics.items():
+            self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), image_qos)
         self.create_subscription(JointState, cfg.joint_states_topic, self._on_joints, qos.SENSOR)
         self.create_subscription(PoseStamped, cfg.ee_pose_topic, self._on_pose, qos.SENSOR)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.LATCHED)
@@ -152,7 +157,7 @@ class PolicyNode(Node):
 
     def _on_image(self, camera: str, msg: Image) -> None:
         try:
-            image = check_image(self.spec, camera, msg_to_image(msg), self.cfg.resize_images)
+            image = check_image(self.spec, camera, msg_to_rgb(msg), self.cfg.resize_images)
         except ValueError as err:
             self._reject("bad_image", str(err))
             return

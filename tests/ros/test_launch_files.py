@@ -16,6 +16,7 @@ from robot_rl.ros_config import NODE_CONFIGS, load_node_params
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 PARAM_FILES = sorted((ROOT / "launch" / "config").glob("*.yaml"))
+PROFILES = sorted((ROOT / "launch" / "config" / "profiles").glob("*.yaml"))
 
 
 def console_scripts() -> dict[str, str]:
@@ -49,6 +50,10 @@ def parse_launch(path: Path) -> list[LaunchNode]:
     dicts: dict[str, ast.Dict] = {}  # variable -> inline parameters, e.g. spec = {"spec": ...}
     defaults: dict[str, ast.AST] = {}  # launch argument -> default_value expression
     for node in ast.walk(tree):
+        # profile_yaml, external = _profile(share, NAME): the default profile's file
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _call_name(node.value) == "_profile"
+                and isinstance(node.targets[0], ast.Tuple)):
+            files[node.targets[0].elts[0].id] = "profiles/default.yaml"
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
             dicts[node.targets[0].id] = node.value
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _call_name(node.value) == "join":
@@ -75,6 +80,9 @@ def parse_launch(path: Path) -> list[LaunchNode]:
         for item in getattr(kw.get("parameters"), "elts", []):
             if isinstance(item, ast.Name) and item.id in dicts:
                 item = dicts[item.id]
+            if isinstance(item, ast.Starred):  # *spec: the spec argument when given
+                launch_node.inline["spec"] = None
+                continue
             if isinstance(item, ast.Dict):
                 launch_node.inline.update({ast.literal_eval(k): None for k in item.keys})
             else:
@@ -140,10 +148,13 @@ GRAPHS = ROOT / "launch" / "graphs"
 @pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
 def test_every_launch_file_has_a_robot_rl_up_twin_with_the_same_nodes(launch_file):
     """`robot-rl up NAME` must start what `ros2 launch NAME.launch.py` starts, from the same files."""
-    from robot_rl.ros_config.graph import load_graph, validate_graph
+    from robot_rl.ros_config.graph import apply_profile, load_graph, validate_graph
     graph_path = GRAPHS / launch_file.name.replace(".launch.py", ".yaml")
     graph = load_graph(graph_path)
-    in_launch = sorted((n.executable, n.name, tuple(n.param_files)) for n in parse_launch(launch_file))
+    if graph.profiles:
+        graph = apply_profile(graph, graph_path.parent, "default")
+    in_launch = sorted((n.executable, n.name, tuple(Path(p).name for p in n.param_files))
+                       for n in parse_launch(launch_file))
     in_graph = sorted((n.executable, n.name, tuple(Path(p).name for p in n.params)) for n in graph.nodes)
     assert in_graph == in_launch
     validate_graph(graph, graph_path.parent, NODE_CONFIGS)
@@ -155,6 +166,26 @@ def test_every_parameter_file_parses_in_rcl_itself():
     import sys
     script = ("import sys, rclpy\nctx = rclpy.Context()\n"
               "rclpy.init(args=['x', '--ros-args', '--params-file', sys.argv[1]], context=ctx)\nctx.shutdown()")
-    for path in PARAM_FILES:
+    for path in PARAM_FILES + PROFILES:
         run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True)
         assert run.returncode == 0, f"{path.name}: rcl cannot parse it: {run.stderr[-400:]}"
+
+
+def test_the_shipped_robot_profiles_validate_for_every_node_of_the_robot_graph():
+    """Each profile layered after the node files (as `robot-rl up robot --profile` and robot_profile:= do)."""
+    from robot_rl.ros_config.graph import apply_profile, load_graph, validate_graph
+    assert {p.stem for p in PROFILES} >= {"default", "ur_realsense", "franka_realsense"}
+    graph = load_graph(GRAPHS / "robot.yaml")
+    for profile in PROFILES:
+        with_profile = apply_profile(graph, GRAPHS, profile.stem)
+        configs = validate_graph(with_profile, GRAPHS, NODE_CONFIGS)
+        cameras = [n for n in with_profile.nodes if n.executable == "camera_node"]
+        assert bool(cameras) == (profile.stem == "default"), f"{profile.stem}: realsense-ros replaces camera_node"
+        assert configs["policy_node"].spec == configs["action_executor"].spec
+
+
+def test_an_unknown_profile_names_the_shipped_ones():
+    from robot_rl.errors import ConfigError
+    from robot_rl.ros_config.graph import apply_profile, load_graph
+    with pytest.raises(ConfigError, match="robot profile 'kuka': allowed: default, franka_realsense, ur_realsense"):
+        apply_profile(load_graph(GRAPHS / "robot.yaml"), GRAPHS, "kuka")
