@@ -119,10 +119,12 @@ class WriteSession:
         self.active: EpisodeWriter | None = None
 
     def _open(self, name: str, always_write: bool) -> zarr.Array:
-        arr = self.root[name]
         # Skipping the "is this chunk all fill value?" scan matters for images: zarr's check costs
-        # ~20 ms per 3 MB chunk (measured), more than the write itself.
-        return arr.with_config({"write_empty_chunks": True}) if always_write else arr
+        # ~20 ms per 3 MB chunk (measured), more than the write itself. An array takes the setting
+        # when it is opened; set this way (not Array.with_config, new in zarr 3.1.6, which needs
+        # numpy 2) the buffer runs on zarr 3.1.0-3.1.5 with numpy 1.26 too.
+        with zarr.config.set({"array.write_empty_chunks": always_write}):
+            return self.root[name]
 
     def _write_block(self, start: int, block: dict[str, np.ndarray]) -> None:
         """Write rows ``[start, start + n)`` of every step array (growing them first)."""
