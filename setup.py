@@ -75,6 +75,7 @@ setup(
             "up = robot_rl.up_cli:register",
             "train = robot_rl.train.cli:register",
             "eval = robot_rl.eval_cli:register",
+            "detector = robot_rl.detector.cli:register",
             "hw-train = ros_nodes.hw_train.cli:register",
         ],
         "robot_rl.suites": [
