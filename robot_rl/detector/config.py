@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from robot_rl.config import StrictConfig
 
 
 class DetectorModelConfig(StrictConfig):
-    """Sizes of the default CPU detector (a small CNN per camera + a byte-embedding instruction code).
+    """Sizes of the CPU detector: the tiny VLA's image encoder per camera (trained from scratch) and a
+    byte-embedding instruction code."""
 
-    backbone: ``cnn`` (the tiny VLA's image encoder, trained from scratch) or ``hf`` (a transformers
-    vision model loaded from the local directory ``hf_path``, kept frozen; only the head trains).
-    """
-
-    backbone: str = Field("cnn", pattern="^(cnn|hf)$")
-    hf_path: str | None = None
     cnn_channels: tuple[int, int, int] = (16, 32, 32)
     d_model: int = Field(64, ge=8, le=1024)
     image_grid: int = Field(2, ge=1, le=8)
     keypoints: int = Field(16, ge=1, le=128)
     hidden: int = Field(128, ge=8, le=2048)
     max_instruction_length: int = Field(48, ge=1, le=512)
-
-    @model_validator(mode="after")
-    def _hf_needs_path(self) -> DetectorModelConfig:
-        if self.backbone == "hf" and not self.hf_path:
-            raise ValueError("backbone 'hf' needs hf_path: a local directory with a transformers vision model")
-        return self
 
 
 class DetectorDataConfig(StrictConfig):
@@ -54,7 +43,9 @@ class DetectorTrainConfig(StrictConfig):
     weight_decay: float = Field(1e-4, ge=0)
     augment_shift: int = Field(3, ge=0, le=16, description="random +-N px image shift")
     seed: int = 0
-    threads: int = Field(0, ge=0, description="torch CPU threads (0: torch's choice)")
+    # 1 thread: with 2 the per-step time rose ~10x on the shared 2-core machine (threads spin against
+    # other processes; bench/detector.py shows the same for inference). 0 keeps torch's choice.
+    threads: int = Field(1, ge=0, description="torch CPU threads (0: torch's choice)")
 
 
 class DetectorCalibrationConfig(StrictConfig):

@@ -58,7 +58,7 @@ def fit_network(detector: SuccessDetector, images: dict[str, np.ndarray], instru
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
-        if step % 100 == 0 or step == cfg.steps - 1:
+        if step % 50 == 0 or step == cfg.steps - 1:
             log.info("detector step %d/%d loss %.4f", step + 1, cfg.steps, float(np.mean(losses[-100:])))
     detector.net.eval()
     return losses
