@@ -1,6 +1,6 @@
 """Success detector latency: one live frame (every detector camera + the instruction) -> calibrated verdict.
 
-    .venv/bin/python bench/detector.py [--detector DIR] [--spec tabletop_64] [--threads 1,2] [--iters 300]
+    .venv/bin/python bench/detector.py [--detector DIR] [--spec tabletop_64] [--threads 1] [--iters 300]
 
 What the panel pays per camera frame when it runs the detector on the live stream: tokenizer,
 network and calibration (``SuccessDetector.logits`` + ``verdict``) for one frame per camera.
@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--detector", help="detector checkpoint (default: a random default-config detector)")
     ap.add_argument("--spec", default="tabletop_64", help="spec for the random detector (default tabletop_64)")
-    ap.add_argument("--threads", default="1,2", help="torch thread counts to time (default 1,2)")
+    ap.add_argument("--threads", default="1", help="torch thread counts to time, comma-separated (default 1)")
     ap.add_argument("--iters", type=int, default=300)
     args = ap.parse_args()
     det = load_detector(args.detector) if args.detector else SuccessDetector(load_spec(args.spec)).eval()
