@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from robot_rl.config import StrictConfig
 
 
 class DetectorModelConfig(StrictConfig):
-    """Sizes of the CPU detector: the tiny VLA's image encoder per camera (trained from scratch) and a
-    byte-embedding instruction code."""
+    """Sizes of the detector: an image backbone per camera and a byte-embedding instruction code.
 
+    backbone: ``cnn`` (default; the tiny VLA's image encoder, trained from scratch on the CPU) or ``hf``
+    (a transformers SigLIP vision model, frozen; only the instruction code and the MLP head train):
+    weights from the local directory ``hf_path`` (``from_pretrained``, no hub), or from the config dict
+    ``hf_config`` (what a saved detector records, so it reloads without the directory).
+    """
+
+    backbone: str = Field("cnn", pattern="^(cnn|hf)$")
+    hf_path: str | None = None
+    hf_config: dict[str, Any] | None = None
     cnn_channels: tuple[int, int, int] = (16, 32, 32)
     d_model: int = Field(64, ge=8, le=1024)
     image_grid: int = Field(2, ge=1, le=8)
     keypoints: int = Field(16, ge=1, le=128)
     hidden: int = Field(128, ge=8, le=2048)
     max_instruction_length: int = Field(48, ge=1, le=512)
+
+    @model_validator(mode="after")
+    def _hf_needs_weights(self) -> DetectorModelConfig:
+        if self.backbone == "hf" and not (self.hf_path or self.hf_config):
+            raise ValueError("backbone 'hf' needs hf_path: a local directory with a transformers SigLIP vision model")
+        return self
 
 
 class DetectorDataConfig(StrictConfig):

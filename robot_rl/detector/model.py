@@ -15,14 +15,25 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from robot_rl.detector.calibration import Calibration, confidence
 from robot_rl.detector.config import DetectorConfig
-from robot_rl.errors import SpecMismatchError
+from robot_rl.errors import ConfigError, SpecMismatchError
 from robot_rl.policies.tiny.modeling_tiny import ImageEncoder
 from robot_rl.policies.tokenizer import PAD_ID, ByteTokenizer
 from robot_rl.spec import EmbodimentSpec
+
+
+def _siglip(path: str | None, config: dict[str, Any] | None) -> nn.Module:
+    try:
+        from transformers import SiglipVisionConfig, SiglipVisionModel
+    except ModuleNotFoundError:
+        raise ConfigError("the hf detector backbone needs transformers: pip install 'robot_rl[hf]'") from None
+    if path:
+        return SiglipVisionModel.from_pretrained(path)
+    return SiglipVisionModel(SiglipVisionConfig(**(config or {})))
 
 
 class DetectorNet(nn.Module):
@@ -32,16 +43,32 @@ class DetectorNet(nn.Module):
         super().__init__()
         m = cfg.model
         self.num_cameras = num_cameras
-        self.image_encoder = ImageEncoder(m.cnn_channels, m.d_model, m.image_grid, m.keypoints)
-        per_camera = (m.image_grid * m.image_grid + 1) * m.d_model
+        self.vision: nn.Module | None = None
+        if m.backbone == "hf":
+            self.vision = _siglip(m.hf_path, m.hf_config)
+            self.vision.requires_grad_(False)  # frozen: only the head learns (HIL-SERL's recipe)
+            per_camera = self.vision.config.hidden_size
+        else:
+            self.image_encoder = ImageEncoder(m.cnn_channels, m.d_model, m.image_grid, m.keypoints)
+            per_camera = (m.image_grid * m.image_grid + 1) * m.d_model
         self.word_embed = nn.Embedding(ByteTokenizer.vocab_size, m.d_model, padding_idx=PAD_ID)
         self.head = nn.Sequential(
             nn.LayerNorm(num_cameras * per_camera + m.d_model), nn.Linear(num_cameras * per_camera + m.d_model, m.hidden),
             nn.GELU(), nn.Linear(m.hidden, m.hidden), nn.GELU(), nn.Linear(m.hidden, 1))
 
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, 3) -> features (B, F)."""
+        if self.vision is None:
+            return self.image_encoder(image).flatten(1)  # (B, (g*g+1)*d)
+        size = self.vision.config.image_size
+        x = image.permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W)
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return self.vision(pixel_values=(x - 0.5) / 0.5).last_hidden_state.mean(1)  # (B, dv): mean over patches
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         images, ids = inputs[: self.num_cameras], inputs[-1]
-        feats = [self.image_encoder(img).flatten(1) for img in images]  # each (B, (g*g+1)*d)
+        feats = [self.encode(img) for img in images]  # each (B, per-camera features)
         real = (ids != PAD_ID).float().unsqueeze(-1)  # (B, L, 1)
         words = (self.word_embed(ids) * real).sum(1) / real.sum(1).clamp(min=1.0)  # (B, d)
         return self.head(torch.cat([*feats, words], dim=-1)).squeeze(-1)  # (B,)
@@ -63,6 +90,12 @@ class SuccessDetector(nn.Module):
         self.calibration = calibration or Calibration(target_accuracy=self.config.calibration.target_accuracy)
         self.tokenizer = ByteTokenizer(self.config.model.max_instruction_length)
         self.net = DetectorNet(len(self.cameras), self.config)
+        if self.net.vision is not None:
+            # Record the resolved vision config, so the checkpoint reloads without the original directory.
+            plain = {k: v for k, v in self.net.vision.config.to_dict().items()
+                     if k not in ("transformers_version", "architectures", "_name_or_path", "torch_dtype", "dtype", "model_type")}
+            model = self.config.model.model_copy(update={"hf_path": None, "hf_config": plain})
+            self.config = self.config.model_copy(update={"model": model})
 
     def check_spec(self, spec: EmbodimentSpec, what: str = "buffer") -> None:
         """Refuse data whose cameras differ from the ones this detector was trained on (name or image size)."""

@@ -126,3 +126,31 @@ def test_refuses_too_few_episodes_of_one_class(tmp_path):
         train_detector([tmp_path / "mostly.zarr"], DetectorConfig.model_validate(FAST))
     with pytest.raises(ConfigError, match="calibration split has 7 successful and 2 failed"):
         check_class_counts(np.array([1] * 7 + [0] * 2), 5, "calibration")
+
+
+def test_hf_backbone_from_a_local_directory_trains_and_round_trips_without_it(tmp_path):
+    import shutil
+
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    torch.manual_seed(0)
+    SiglipVisionModel(SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                         image_size=16, patch_size=8)).save_pretrained(tmp_path / "vision")
+    write_synthetic(tmp_path / "b.zarr", range(0, 24), per_context=2, seed=4)
+    cfg = DetectorConfig.model_validate({"model": {"backbone": "hf", "hf_path": str(tmp_path / "vision")},
+                                         "train": {"steps": 5, "batch_size": 16}})
+    detector, report = train_detector([tmp_path / "b.zarr"], cfg)
+    frozen = dict(SiglipVisionModel.from_pretrained(tmp_path / "vision").named_parameters())
+    assert all(torch.equal(p, frozen[n]) for n, p in detector.net.vision.named_parameters())  # the backbone stayed frozen
+    save_detector(detector, tmp_path / "det", report)
+    shutil.rmtree(tmp_path / "vision")
+    loaded = load_detector(tmp_path / "det")
+    assert loaded.config.model.backbone == "hf" and loaded.config.model.hf_path is None
+    _, eps = load_episodes([tmp_path / "b.zarr"])
+    imgs = {c: eps[0].images[c] for c in detector.cameras}
+    instr = [eps[0].instruction] * len(imgs["front"])
+    assert np.array_equal(loaded.logits(imgs, instr), detector.logits(imgs, instr))
+    with pytest.raises(ConfigError, match="backbone 'hf' needs hf_path"):
+        from robot_rl.config import validate_config
+
+        validate_config(DetectorConfig, {"model": {"backbone": "hf"}})
