@@ -154,3 +154,13 @@ def test_hf_backbone_from_a_local_directory_trains_and_round_trips_without_it(tm
         from robot_rl.config import validate_config
 
         validate_config(DetectorConfig, {"model": {"backbone": "hf"}})
+
+
+def test_detector_command_documents_every_argument():
+    # `robot-rl detector` comes from the robot_rl.cli entry point in setup.py (after `pip install -e .`);
+    # here its register() is called directly, as build_parser() would.
+    from test_cli_help import _undocumented
+
+    parser = argparse.ArgumentParser(prog="robot-rl", description="top")
+    register(parser.add_subparsers(dest="command"))
+    assert _undocumented(parser, ["robot-rl"]) == []
