@@ -89,6 +89,7 @@ setup(
             "doctor = ros_nodes.doctor:register",
             "train = robot_rl.train.cli:register",
             "eval = robot_rl.eval_cli:register",
+            "detector = robot_rl.detector.cli:register",
             "hw-train = ros_nodes.hw_train.cli:register",
         ],
         "robot_rl.suites": [

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "camera intrinsics, hand-eye extrinsics, latency, sim camera"),
     "calibrate-scale": ("calibrate-scale", "fit the learned-scale layer of a gaussian/laplace policy by NLL"),
     "demos": ("demos", "record scripted-expert demonstrations into a rollout buffer"),
+    "detector": ("detector", "success detector: train on labelled buffer episodes, evaluate on others"),
     "doctor": ("doctor", "check a running ROS 2 graph: missing publishers, QoS, joint names, image sizes"),
     "eval": ("eval", "success rate per task of a checkpoint, the scripted expert or random actions"),
     "export": ("export", "export a tiny or hf checkpoint to ONNX (network only; sampling stays outside)"),

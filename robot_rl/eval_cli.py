@@ -102,9 +102,30 @@ def parse_suite_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from robot_rl.train.evaluate import evaluate, success_table
+def open_record_buffer(path: str | Path, spec: EmbodimentSpec) -> Any:
+    """The rollout buffer ``--record`` appends to: created for ``spec`` if missing, else opened (its spec must match)."""
+    from robot_rl.buffer import RolloutBuffer
 
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        return RolloutBuffer.open(path, mode="a", spec=spec)
+    return RolloutBuffer.create(path, spec)
+
+
+def chain_callbacks(*callbacks: Any) -> Any:
+    """One ``on_episode`` callback calling each given one (``None`` entries skipped) in order; None if none."""
+    live = [c for c in callbacks if c is not None]
+    if not live:
+        return None
+
+    def on_episode(result: EpisodeResult) -> None:
+        for c in live:
+            c(result)
+
+    return on_episode
+
+
+def _eval(args: argparse.Namespace) -> int:
     options = parse_suite_options(args.suite_option)
     suite = make_suite(args.suite, **options)
     tasks = [suite.task(args.task).task] if args.task else [t.task for t in suite.tasks()]
@@ -120,31 +141,33 @@ def _eval(args: argparse.Namespace) -> int:
         def on_episode(result: EpisodeResult) -> None:
             save_video(result, video_dir, fps)
 
-    if args.policy == "scripted":
-        if not callable(getattr(suite, "expert", None)):
-            raise ConfigError(f"suite '{args.suite}' has no scripted expert")
-        table = success_table(run_scripted(suite, contexts, args.noise, args.seed, on_episode))
-    else:
-        from robot_rl.rollout.config import RolloutConfig, make_pool
-        from robot_rl.rollout.worker import SuiteEnvFactory
+    policy = None
+    if args.policy not in ("scripted", "random"):
+        import torch
 
-        if args.policy == "random":
-            sampler: Any = RandomSampler(suite.spec, args.seed)
-        else:
-            import torch
+        from robot_rl.policies import load_policy
 
-            from robot_rl.policies import load_policy
-            from robot_rl.rollout.policy_sampler import PolicySampler
+        torch.set_num_threads(1)  # the env workers use the other cores
+        policy = load_policy(args.policy).eval()
+        policy.spec.check_compatible(suite.spec, "suite spec")
+    buffer = recorder = None
+    if args.record:
+        from robot_rl.train.recorder import EpisodeRecorder
 
-            torch.set_num_threads(1)  # the env workers use the other cores
-            policy = load_policy(args.policy).eval()
-            policy.spec.check_compatible(suite.spec, "suite spec")
-            sampler = PolicySampler(policy, args.temperature, seed=args.seed, deterministic=args.deterministic)
-        cfg = RolloutConfig(num_workers=args.workers)
-        with make_pool(SuiteEnvFactory(args.suite, options), cfg) as pool:
-            # The suite options given here are the whole env config: whatever randomization they
-            # turn on is applied (unlike the trainer's evaluation, which is nominal unless eval.randomize).
-            table = evaluate(pool, sampler, contexts, on_episode=on_episode, randomize=True)
+        # The simulator judged every episode, so the labels are 'sim' whatever sampled the actions:
+        # held-out rollouts of any checkpoint become labelled data (e.g. for `robot-rl detector train`).
+        buffer = open_record_buffer(args.record, suite.spec)
+        recorder = EpisodeRecorder(buffer, {t.task: t.instruction for t in suite.tasks()}, label_source="sim",
+                                   policy_version=policy.version if policy is not None else 0)
+    on_episode = chain_callbacks(on_episode, recorder)
+    try:
+        table = _run(args, suite, options, contexts, policy, on_episode)
+    finally:
+        if buffer is not None:
+            buffer.close()
+    if recorder is not None:
+        table["recorded"] = {"buffer": str(args.record), "episodes": len(recorder.recorded),
+                             "first_episode": recorder.recorded[0].episode if recorder.recorded else None}
     if args.json:
         print(json.dumps(table, indent=1))
     else:
@@ -152,7 +175,35 @@ def _eval(args: argparse.Namespace) -> int:
         for task, row in table["per_task"].items():
             print(f"{task:<28} {row['success_rate']:7.2f}  {row['episodes']:8d}")
         print(f"{'overall':<28} {table['success_rate']:7.2f}  {table['episodes']:8d}")
+        if recorder is not None:
+            print(f"recorded {len(recorder.recorded)} episodes (label source 'sim') into {args.record}")
     return 0
+
+
+def _run(args: argparse.Namespace, suite: Suite, options: dict[str, Any], contexts: list[Context], policy: Any,
+         on_episode: Any) -> dict[str, Any]:
+    """Run one episode per context with the expert, random actions or ``policy``; the success table."""
+    from robot_rl.train.evaluate import evaluate, success_table
+
+    if args.policy == "scripted":
+        if not callable(getattr(suite, "expert", None)):
+            raise ConfigError(f"suite '{args.suite}' has no scripted expert")
+        return success_table(run_scripted(suite, contexts, args.noise, args.seed, on_episode))
+    else:
+        from robot_rl.rollout.config import RolloutConfig, make_pool
+        from robot_rl.rollout.worker import SuiteEnvFactory
+
+        if args.policy == "random":
+            sampler: Any = RandomSampler(suite.spec, args.seed)
+        else:
+            from robot_rl.rollout.policy_sampler import PolicySampler
+
+            sampler = PolicySampler(policy, args.temperature, seed=args.seed, deterministic=args.deterministic)
+        cfg = RolloutConfig(num_workers=args.workers)
+        with make_pool(SuiteEnvFactory(args.suite, options), cfg) as pool:
+            # The suite options given here are the whole env config: whatever randomization they
+            # turn on is applied (unlike the trainer's evaluation, which is nominal unless eval.randomize).
+            return evaluate(pool, sampler, contexts, on_episode=on_episode, randomize=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -180,4 +231,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON (success_rate overall and per task)")
     p.add_argument("--video", metavar="DIR", help="save one H.264 MP4 per episode (cameras side by side, one frame "
                                                   "per decision; needs PyAV: pip install av)")
+    p.add_argument("--record", metavar="BUF",
+                   help="append every evaluated episode (observations, chunks, the simulator's success label with "
+                        "label source 'sim') to this rollout buffer (created if missing; an existing one must have "
+                        "the suite's spec)")
     p.set_defaults(func=_eval)
