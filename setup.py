@@ -7,7 +7,7 @@ set-up script (scripts/setup.sh), not here.
 
 Python >= 3.11: zarr 3 (the rollout buffer) requires it. ROS 2 Jazzy and Kilted (Ubuntu 24.04,
 Python 3.12) are supported; Humble (Python 3.10) is not (README: "Supported platforms").
-The buffer needs zarr >= 3.1.6 (Array.with_config), which requires numpy >= 2.
+The buffer runs on zarr 3.1.5 with numpy 1.26 (tests/buffer pass there) as well as on numpy 2.
 """
 
 import os
@@ -42,9 +42,9 @@ setup(
         ("share/" + package_name + "/configs", glob("configs/*.yaml")),
     ],
     install_requires=[
-        "numpy>=2",  # zarr>=3.1.6 requires it
+        "numpy>=1.26",  # 1.26: what Jazzy/Kilted message packages are built against (tests/buffer checked on it)
         "torch>=2.4",
-        "zarr>=3.1.6,<4",  # the buffer writer uses Array.with_config (new in 3.1.6; 3.1.6 requires numpy>=2)
+        "zarr>=3.1.5,<4",  # 3.1.5 is the last release that accepts numpy 1.26
         "pydantic>=2.6,<3",
         "pyyaml>=6",
         "safetensors>=0.4",

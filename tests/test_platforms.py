@@ -1,4 +1,4 @@
-"""Supported platforms, stated and true: Python >= 3.11 and numpy >= 2 wherever they are said."""
+"""Supported platforms, stated and true: Python >= 3.11, and numpy 1.26 kept possible for the distributions."""
 
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ def test_python_requires_matches_zarr_and_the_readme():
 
 
 def test_the_zarr_floor_has_what_the_buffer_uses():
-    """The buffer writer calls zarr.Array.with_config, new in zarr 3.1.6 (which requires numpy >= 2):
-    setup.py's floors must say so (a lower floor would install a zarr the buffer cannot use)."""
-    import numpy
-    import zarr
+    """Jazzy/Kilted message packages are built against numpy 1.26, and zarr 3.1.5 is the last release that
+    accepts it: the floors stay there, and the writer avoids zarr.Array.with_config (new in 3.1.6).
+    tests/buffer passed on numpy 1.26.4 + zarr 3.1.5 (README, Supported platforms)."""
     deps = ast.literal_eval(_setup_kwargs()["install_requires"])
-    assert "zarr>=3.1.6,<4" in deps and "numpy>=2" in deps
-    assert hasattr(zarr.Array, "with_config") and int(numpy.__version__.split(".")[0]) >= 2
-    assert "with_config" in (ROOT / "robot_rl" / "buffer" / "writer.py").read_text()
+    assert "zarr>=3.1.5,<4" in deps and "numpy>=1.26" in deps
+    assert "with_config" not in (ROOT / "robot_rl" / "buffer" / "writer.py").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "numpy<2" in readme and "zarr==3.1.5" in readme

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from buffer_helpers import check_episode, tiny_spec, write_episode
 
@@ -51,7 +52,7 @@ def test_info_verify_merge(tmp_path):
 def test_verify_reports_damage(tmp_path):
     a = make(tmp_path / "a", range(2))
     import zarr
-    zarr.open_array(a / "episodes" / "status", mode="r+")[0] = "great"
+    zarr.open_array(a / "episodes" / "status", mode="r+")[0:1] = np.array(["great"])  # zarr < 3.1.6: no str scalar
     res = run("verify", a)
     assert res.returncode == 1 and "status not in" in res.stderr
     res = run("verify", tmp_path / "missing")
