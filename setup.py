@@ -78,8 +78,8 @@ setup(
         ],
         "robot_rl.cli": [
             "spec = robot_rl.spec_cli:register",
-            "sft = robot_rl.algorithms.sft_cli:register",
-            "calibrate-scale = robot_rl.algorithms.sft_cli:register_calibrate",
+            "sft = robot_rl.train.sft_cli:register",
+            "calibrate-scale = robot_rl.train.sft_cli:register_calibrate",
             "export = robot_rl.deploy.cli:register",
             "calibrate = calibration.cli:register",
             "buffer = robot_rl.buffer.cli:register",

@@ -5,7 +5,7 @@
 Prints, from one run: write throughput (MB/s, ms per policy step with two 224x224 cameras; the
 caller-side cost of add_step and the sustained cost including chunk writes and commits), training
 batch reads and contiguous episode reads (policy steps/s with two 128x128 cameras), and the same
-reads from raw .npy memmaps with the ratio. Goals (issue 2): <= 2 ms per recorded step,
+reads from raw .npy memmaps with the ratio. Goals: <= 2 ms per recorded step,
 >= 2,000 training steps/s, contiguous reads within 3x of raw numpy.
 """
 

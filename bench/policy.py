@@ -6,7 +6,7 @@ One table per policy: the default tiny VLA, then a tiny random hf VLA (SigLIP + 
 in the vocabulary, all chunk positions from one LM pass) exported by the same `robot-rl export` path.
 
 Latency is end to end through the runner interface (`runner.act(obs)`: spec check, tokenizer,
-network, action decoding), which is what a 10 Hz control loop pays. Goals (issue 4): onnxruntime
+network, action decoding), which is what a 10 Hz control loop pays. Goals: onnxruntime
 p50 <= 0.6x torch eager, p99 < 33 ms (a third of a 10 Hz period) with 2 threads.
 """
 

@@ -14,13 +14,12 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import yaml
 from pydantic import Field
 
 from calibration.boards import BoardConfig, parse_squares
 from calibration.handeye_samples import write_samples
 from calibration.transforms import pose_from_dict, rotation_angle_deg
-from robot_rl.config import StrictConfig, validate_config
+from robot_rl.config import StrictConfig, load_yaml, validate_config
 from robot_rl.errors import ConfigError
 
 
@@ -110,7 +109,7 @@ class SampleRecorder:
         self.images: list[str] = []
         existing = self.out_dir / "samples.yaml"
         if existing.is_file():
-            data = yaml.safe_load(existing.read_text()) or {}
+            data = load_yaml(existing) or {}
             for s in data.get("samples", []):
                 if "image" in s:
                     self.poses.append(pose_from_dict(s["robot_pose"]))

@@ -29,14 +29,13 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import yaml
 from pydantic import Field, field_validator, model_validator
 
 from calibration.boards import BoardConfig
 from calibration.camera_info import CameraInfo, load_camera_info
 from calibration.intrinsics import read_gray
 from calibration.transforms import make_T, pose_from_dict, pose_to_dict, rvec_to_R
-from robot_rl.config import StrictConfig, validate_config
+from robot_rl.config import StrictConfig, parse_yaml, validate_config
 from robot_rl.errors import ConfigError
 
 FORMAT = "robot_rl.handeye_samples/1"
@@ -126,8 +125,8 @@ def board_pose_from_image(image: np.ndarray, board: BoardConfig, camera: CameraI
 def _read_file(path: Path) -> object:
     try:
         text = path.read_text()
-        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as err:
+        return json.loads(text) if path.suffix.lower() == ".json" else parse_yaml(text, f"{path}: samples file")
+    except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: cannot read samples file: {err}") from None
 
 

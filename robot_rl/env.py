@@ -1,4 +1,4 @@
-"""The environment contract shared by simulators and the ROS sim-robot (DESIGN.md §3).
+"""The environment contract shared by simulators and the ROS sim-robot.
 
 An :class:`Env` resets to a :class:`Context` (task id + initial-state id), steps one action in
 spec units and reports binary success. A :class:`Suite` owns a set of tasks, their contexts and
@@ -102,7 +102,7 @@ class Env(abc.ABC):
         """Whether the next resets apply the env's configured domain randomization.
 
         Envs start with it on (they behave as configured). Evaluation turns it off to run the
-        nominal scene unless asked otherwise (issue 3); ``True`` cannot randomize an env whose
+        nominal scene unless asked otherwise; ``True`` cannot randomize an env whose
         config has randomization off. Envs without domain randomization ignore it.
         """
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.config import parse_yaml
 from robot_rl.env import Context, Suite, make_suite
 from robot_rl.errors import ConfigError
 from robot_rl.rollout.collector import EpisodeResult, RolloutJob, SampledChunks
@@ -79,18 +80,13 @@ def parse_suite_options(items: list[str]) -> dict[str, Any]:
 
     Values are parsed as YAML; dotted keys build nested mappings. The suite validates the result.
     """
-    import yaml
-
     options: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")
         if not sep or not all(parts):
             raise ConfigError(f"--suite-option: expected KEY=VALUE (e.g. randomization.enabled=true), got {item!r}")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--suite-option {key}: value {text!r} is not valid YAML ({err})") from None
+        value = parse_yaml(text, f"--suite-option {key}: value {text!r}")
         node = options
         for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})

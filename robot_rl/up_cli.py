@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-import yaml
 
+from robot_rl.config import parse_yaml
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config import NODE_CONFIGS
 from robot_rl.ros_config.graph_check import NodeInfo, check_graph
@@ -131,7 +131,7 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item}: expected NODE.PARAM=VALUE")
-        sets[key.strip()] = yaml.safe_load(value) if value else ""
+        sets[key.strip()] = parse_yaml(value, f"--set {key.strip()}") if value else ""
     return sets
 
 

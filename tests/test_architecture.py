@@ -1,4 +1,4 @@
-"""The core never imports ROS, camera drivers, simulators or its sibling packages (DESIGN.md §2)."""
+"""The core never imports ROS, camera drivers, simulators or its sibling packages (README.md, Layout)."""
 
 import ast
 import subprocess

@@ -1,4 +1,4 @@
-"""`robot-rl --help` and every subcommand's --help explain themselves (issue 2), and `robot-rl spec`."""
+"""`robot-rl --help` and every subcommand's --help explain themselves, and `robot-rl spec`."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_a_subcommand_loads_only_its_own_entry_point():
     import subprocess
     import sys
     script = ("import sys\nfrom robot_rl.cli import main\ntry:\n    main(['up', '--help'])\nexcept SystemExit:\n"
-              "    pass\nprint('LOADED', sorted(m for m in ('torch', 'zarr', 'robot_rl.algorithms.sft_cli') "
+              "    pass\nprint('LOADED', sorted(m for m in ('torch', 'zarr', 'robot_rl.train.sft_cli') "
               "if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "usage: robot-rl up" in run.stdout and "LOADED []" in run.stdout, run.stdout[-300:] + run.stderr[-300:]

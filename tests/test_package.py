@@ -1,4 +1,4 @@
-"""The ament_python package manifest (issue 2): format 3, ament_python, and an exec_depend for every
+"""The ament_python package manifest: format 3, ament_python, and an exec_depend for every
 ROS package the nodes and launch files import, so `colcon build` / rosdep on a robot workstation
 installs what the nodes need."""
 

@@ -8,12 +8,13 @@
 - GRPO (Shao et al. 2024): ``A_k = (R_k - mean_j R_j) / (std_j R_j + eps)`` per group.
 
 A group whose K rewards are all equal gets all-zero advantages under both estimators, which is
-why the rollout schedule drops such groups (dynamic rejection) instead of spending compute on them.
+why the rollout schedule drops such groups (dynamic rejection) instead of spending compute on them:
+:func:`has_signal` is that rule, for every place that applies it.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,6 +23,17 @@ from robot_rl.errors import AlgorithmError
 
 AdvantageMethod = Literal["rloo", "grpo"]
 ADVANTAGE_METHODS: tuple[str, ...] = ("rloo", "grpo")
+
+
+def has_signal(group: Any) -> bool:
+    """True when a group's K rewards are not all equal, so its advantages are not all zero.
+
+    :param group: the K rewards (a sequence or array), or anything with a ``rewards`` attribute
+        holding them (a schedule group, an :class:`~robot_rl.train.batch.EpisodeGroup`).
+        An empty group carries no signal.
+    """
+    r = np.asarray(getattr(group, "rewards", group), dtype=np.float64)
+    return bool(r.size) and bool(r.max() != r.min())
 
 
 def _as_group_rewards(rewards: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import defaultdict
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,8 +30,12 @@ import torch
 from pydantic import Field, model_validator
 
 from robot_rl.algorithms.advantages import AdvantageMethod, group_advantages
-from robot_rl.algorithms.kl import KL_LOSS_ESTIMATORS, KLEstimator, entropy_mc, kl_divergence
-from robot_rl.algorithms.ppo import Aggregation, Granularity, aggregate, ppo_loss, reduce_log_prob
+from robot_rl.algorithms.kl import KL_LOSS_ESTIMATORS, KLEstimator, kl_divergence
+from robot_rl.algorithms.loop_batching import BatchRows, DataParallel, clip_grad_norm
+from robot_rl.algorithms.loop_metrics import LoopStats
+from robot_rl.algorithms.loop_scoring import (element_mask, policy_log_prob, reduce_executed, reference_log_prob,
+                                              row_elements, score)
+from robot_rl.algorithms.ppo import Aggregation, Granularity, aggregate, ppo_loss
 from robot_rl.config import StrictConfig
 from robot_rl.errors import AlgorithmError, ConfigError
 
@@ -105,32 +108,6 @@ class LoopPolicy(Protocol):
                  granularity: str = "token") -> torch.Tensor: ...
 
     def param_groups(self) -> dict[str, list[torch.nn.Parameter]]: ...
-
-
-class DataParallel(Protocol):
-    """Hook that runs :func:`loop_update` on one global batch split across ranks.
-
-    Each rank passes its own rows as ``batch`` and ``global_index`` (n_local,) says where each
-    row sits in the global batch of ``global_size`` rows (-1: a placeholder that never enters a
-    minibatch). Every rank walks the same permutation of the global batch, so the minibatches,
-    their loss denominators and the number of optimiser steps are those of a single process; a
-    rank computes the loss of the minibatch rows it holds, scaled by the *global* denominator,
-    and ``reduce_gradients`` sums gradients across ranks, so the update equals the
-    single-process one up to float summation order. ``robot_rl.train.distributed.BatchShard``
-    implements it.
-    """
-
-    global_index: torch.Tensor
-    global_size: int
-    lockstep: bool  # every rank runs the same number of forward/backward passes (FSDP)
-
-    def all_reduce(self, tensor: torch.Tensor, op: str = "sum") -> torch.Tensor: ...
-
-    def broadcast(self, tensor: torch.Tensor) -> torch.Tensor: ...
-
-    def all_gather_object(self, obj: Any) -> list[Any]: ...
-
-    def reduce_gradients(self, params: list[torch.nn.Parameter]) -> None: ...
 
 
 # Heads whose exact entropy is c + log_scale: its gradient w.r.t. the log-scale is a constant, so any
@@ -290,97 +267,6 @@ def make_optimizer(policy: LoopPolicy, cfg: LoopConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(param_groups, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
 
 
-def _reduce_executed(per_dim: torch.Tensor, granularity: Granularity, valid: torch.Tensor | None) -> torch.Tensor:
-    """Per-dimension log-probs (N, H, A) to the ratio granularity; a chunk's log-prob sums executed actions only."""
-    if valid is None or granularity != "chunk":
-        return reduce_log_prob(per_dim, granularity)
-    return (per_dim.sum(dim=-1) * valid.to(per_dim.device, per_dim.dtype)).sum(dim=-1)  # (N,)
-
-
-def _policy_log_prob_entropy(policy: Any, part: LoopBatch, cfg: LoopConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """log pi(a) and the exact entropy of pi at the configured granularity, from one forward pass.
-
-    The entropy of an action (chunk) is the sum of its dimensions' (actions') entropies; with
-    ``part.executed`` set, a chunk's entropy sums its executed actions only, like its log-prob.
-    """
-    if not hasattr(policy, "distribution"):
-        raise AlgorithmError("entropy_coef != 0 needs a policy with distribution(obs, temperature)")
-    dist = policy.distribution(part.obs, cfg.temperature)
-    valid = part.action_valid()  # (n, H) executed actions, or None
-    return (_reduce_executed(dist.log_prob(part.sample).float(), cfg.granularity, valid),  # log-prob (n, H, A) ->
-            _reduce_executed(dist.entropy().float(), cfg.granularity, valid))  # entropy, same granularity
-
-
-def _policy_log_prob(policy: LoopPolicy, part: LoopBatch, cfg: LoopConfig) -> torch.Tensor:
-    """log pi(a) of ``part``'s samples at the configured granularity (differentiable).
-
-    With ``part.executed`` set and chunk granularity, the chunk's log-prob is the sum over its
-    executed actions only (asked from the policy per action, then summed here).
-    """
-    valid = part.action_valid()
-    if valid is None or cfg.granularity != "chunk":
-        return policy.log_prob(part.obs, part.sample, temperature=cfg.temperature, granularity=cfg.granularity)
-    per_action = policy.log_prob(part.obs, part.sample, temperature=cfg.temperature, granularity="action")  # (n, H)
-    return (per_action * valid.to(per_action.device, per_action.dtype)).sum(dim=-1)  # (n,)
-
-
-def _element_mask(rows: torch.Tensor, valid: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """The loss mask of ``like`` ((n,), (n, H) or (n, H, A)): row mask (n,) and executed actions (n, H)."""
-    if valid is None:
-        return rows
-    if like.ndim == 1:  # chunk: a step counts when any of its actions ran
-        return rows & valid.any(dim=-1)
-    m = rows[:, None] & valid  # (n, H)
-    return m if like.ndim == 2 else m[..., None].expand(like.shape)  # (n, H) | (n, H, A)
-
-
-@torch.no_grad()
-def _reference_log_prob(ref_policy: LoopPolicy, batch: LoopBatch, cfg: LoopConfig) -> torch.Tensor:
-    """log pi_ref of every sampled element at the configured granularity, in chunks of one microbatch."""
-    chunk = cfg.microbatch_size or cfg.minibatch_size
-    n = len(batch)
-    out = []
-    for start in range(0, n, chunk):
-        part = batch.select(torch.arange(start, min(start + chunk, n)))
-        out.append(_policy_log_prob(ref_policy, part, cfg).float().cpu())
-    return torch.cat(out)
-
-
-class _Mean:
-    """Running weighted means of named statistics, plus min/max for the ratio extremes."""
-
-    def __init__(self) -> None:
-        self.total: dict[str, float] = defaultdict(float)
-        self.weight: dict[str, float] = defaultdict(float)
-        self.low = math.inf
-        self.high = -math.inf
-
-    def add(self, name: str, value: float, weight: float = 1.0) -> None:
-        self.total[name] += value * weight
-        self.weight[name] += weight
-
-    def get(self, name: str, default: float = 0.0) -> float:
-        return self.total[name] / self.weight[name] if self.weight.get(name) else default
-
-    def merge(self, parts: list[tuple[dict[str, float], dict[str, float], float, float]]) -> None:
-        """Replace the sums by those of several ranks' ``(total, weight, low, high)``."""
-        self.total, self.weight = defaultdict(float), defaultdict(float)
-        for total, weight, low, high in parts:
-            for k, v in total.items():
-                self.total[k] += v
-                self.weight[k] += weight[k]
-            self.low, self.high = min(self.low, low), max(self.high, high)
-
-
-def _global_rows(batch_rows: torch.Tensor, dp: DataParallel) -> torch.Tensor:
-    """Scatter local per-row values (n_local,) into the global batch (N,) on every rank (float64, exact)."""
-    gi = dp.global_index
-    real = gi >= 0
-    out = torch.zeros(dp.global_size, dtype=torch.float64)
-    out[gi[real]] = batch_rows[real].double()
-    return dp.all_reduce(out, "sum")
-
-
 def loop_update(
     policy: LoopPolicy,
     optimizer: torch.optim.Optimizer,
@@ -410,176 +296,60 @@ def loop_update(
     """
     check_policy(policy, cfg)
     batch.validate()
-    n = len(batch)
-    mb_size = cfg.minibatch_size
-    micro_size = cfg.microbatch_size or mb_size
-    # The sampling policy's log-probs at the ratio granularity: log pi_psi(a), fixed for all epochs.
+    # log pi_psi(a) of the executed actions at the ratio granularity, fixed for all epochs.
     valid = batch.action_valid()  # (N, H) executed actions, or None = all
-    old_logp = _reduce_executed(batch.old_log_prob.detach().float().cpu(), cfg.granularity,
-                                valid)  # (N,) | (N, H) | (N, H, A)
-    # Index bookkeeping stays on the CPU; ppo_loss moves what it needs to the policy's device.
-    mask = batch.mask.to("cpu", torch.bool) if batch.mask is not None else torch.ones(n, dtype=torch.bool)
-    elements_per_step = int(np.prod(old_logp.shape[1:], dtype=np.int64))
-    # Elements each step contributes to a token-mean denominator (unexecuted actions count for nothing).
-    if valid is None:
-        row_elements = torch.full((n,), float(elements_per_step), dtype=torch.float64)
-    elif old_logp.ndim == 1:
-        row_elements = valid.any(dim=-1).double()
-    else:
-        row_elements = valid.sum(dim=-1).double() * (old_logp.shape[2] if old_logp.ndim == 3 else 1)
-    dp = data_parallel
-    if dp is None:
-        n_global, mask_global, adv_global = n, mask, batch.advantages.float()
-        elements_global = row_elements * mask
-        local_of = None
-    else:
-        if dp.global_index.shape != (n,):
-            raise AlgorithmError(f"data_parallel.global_index must be (N_local,) = ({n},); "
-                                 f"got {tuple(dp.global_index.shape)}")
-        n_global = dp.global_size
-        mask = mask & (dp.global_index >= 0)  # placeholder rows never count
-        mask_global = _global_rows(mask, dp) > 0.5  # (N,)
-        adv_global = _global_rows(batch.advantages.detach().float().cpu(), dp).float()  # (N,)
-        # Each row's element count comes from the rank holding it (a rank without rows knows no H or A).
-        elements_global = _global_rows(row_elements * mask, dp)  # (N,)
-        local_of = torch.full((n_global,), -1, dtype=torch.long)  # global row -> local row, -1 elsewhere
-        real = dp.global_index >= 0
-        local_of[dp.global_index[real]] = torch.arange(n)[real]
-    lockstep = dp is not None and dp.lockstep
-
-    ref_logp = None
-    if cfg.kl_coef > 0:
-        if batch.ref_log_prob is not None:
-            ref_logp = _reduce_executed(batch.ref_log_prob.detach().float().cpu(), cfg.granularity, valid)
-        elif ref_policy is not None:
-            ref_logp = _reference_log_prob(ref_policy, batch, cfg)
-        else:
-            raise AlgorithmError("kl_coef > 0 needs batch.ref_log_prob or a ref_policy")
-
+    old_logp = reduce_executed(batch.old_log_prob.detach().float().cpu(), cfg.granularity, valid)
+    # Which rows count, their advantages and loss denominators, in the global batch (loop_batching).
+    rows = BatchRows.of(batch.mask, batch.advantages, row_elements(valid, old_logp), data_parallel)
+    ref_logp = reference_log_prob(ref_policy, batch, cfg, valid) if cfg.kl_coef > 0 else None  # log pi_ref(a)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    stats = _Mean()
-    optimizer_steps = skipped_steps = epochs_run = 0
-    grad_norm_max = 0.0
+    stats = LoopStats(cfg.aggregation)
     for epoch in range(cfg.ppo_epochs):
-        order = torch.randperm(n_global, generator=generator) if cfg.shuffle else torch.arange(n_global)
-        if dp is not None:
-            order = dp.broadcast(order)  # every rank walks rank 0's permutation
-        epoch_kl = _Mean()
-        for mb_start in range(0, n_global, mb_size):
-            mb_idx = order[mb_start:mb_start + mb_size]  # rows of the global batch
-            # Denominator of the whole minibatch, so microbatch gradients add up to the minibatch's.
-            mb_elements = elements_global[mb_idx]
-            if cfg.aggregation == "token-mean":
-                mb_weight = float(mb_elements.sum())
-            else:
-                mb_weight = float((mb_elements > 0).sum())
-            if mb_weight == 0:
-                continue  # nothing valid: no gradient, no optimiser step
-            if local_of is not None:
-                mb_idx = local_of[mb_idx]
-                mb_idx = mb_idx[mb_idx >= 0]  # the minibatch rows this rank holds, in minibatch order
-            micro_starts: list[int | None] = list(range(0, len(mb_idx), micro_size))
-            if lockstep:
-                assert dp is not None
-                most = int(dp.all_reduce(torch.tensor([len(micro_starts)]), "max"))
-                micro_starts += [None] * (most - len(micro_starts))
+        stats.new_epoch()
+        for mb in rows.minibatches(cfg.minibatch_size, cfg.microbatch_size or cfg.minibatch_size,
+                                   cfg.aggregation, cfg.shuffle, generator):
             optimizer.zero_grad(set_to_none=True)
-            for micro_start in micro_starts:
-                if micro_start is None:
+            for idx in mb.micro:
+                if idx is None:
                     # FSDP: forward and backward are collectives, so a rank out of rows runs a
                     # zero-weight pass on any row of its own to keep in step with the others.
-                    micro = batch.select(torch.zeros(1, dtype=torch.long))
-                    new_logp = _policy_log_prob(policy, micro, cfg)
-                    (new_logp.float().sum() * 0.0).backward()
+                    (policy_log_prob(policy, batch.select(torch.zeros(1, dtype=torch.long)), cfg).float().sum()
+                     * 0.0).backward()
                     continue
-                idx = mb_idx[micro_start:micro_start + micro_size]
                 micro = batch.select(idx)
-                if cfg.entropy_coef:
-                    new_logp, new_entropy = _policy_log_prob_entropy(policy, micro, cfg)
-                else:
-                    new_logp = _policy_log_prob(policy, micro, cfg)  # log pi_theta(a)
+                new_logp, new_entropy = score(policy, micro, cfg)  # log pi_theta(a) (+ its entropy)
                 if new_logp.shape != old_logp[idx].shape:
                     raise AlgorithmError(f"policy.log_prob(granularity={cfg.granularity!r}) returned "
                                          f"{tuple(new_logp.shape)}; expected {tuple(old_logp[idx].shape)}")
-                elem_mask = _element_mask(mask[idx], None if valid is None else valid[idx], new_logp)
+                elem_mask = element_mask(rows.mask[idx], None if valid is None else valid[idx], new_logp)
+                # Clipped surrogate: -min(r A, clip(r, 1 - eps_low, 1 + eps_high) A), r = pi_theta / pi_psi.
                 pg_loss, pg = ppo_loss(new_logp, old_logp[idx], micro.advantages, elem_mask,
                                        clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
                                        log_ratio_clamp=cfg.log_ratio_clamp, aggregation=cfg.aggregation)
                 loss = pg_loss
+                kl_ref = entropy = None
                 if ref_logp is not None:
                     kl_ref, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], cfg.kl_estimator), elem_mask,
                                           cfg.aggregation)
                     loss = loss + cfg.kl_coef * kl_ref
-                    stats.add("losses/kl_ref", float(kl_ref.detach()), float(pg["weight"]))
-                    with torch.no_grad():  # k1 as a diagnostic only (see LoopConfig._kl_estimator_is_a_loss)
-                        kl_k1, _ = aggregate(kl_divergence(new_logp, ref_logp[idx], "k1"), elem_mask, cfg.aggregation)
-                    stats.add("losses/kl_ref_k1", float(kl_k1), float(pg["weight"]))
-                if cfg.entropy_coef:
+                if new_entropy is not None:
                     entropy, _ = aggregate(new_entropy, elem_mask, cfg.aggregation)
                     loss = loss - cfg.entropy_coef * entropy
-                    stats.add("losses/entropy", float(entropy.detach()), float(pg["weight"]))
                 weight = float(pg["weight"])
-                if weight > 0 or lockstep:
-                    (loss * (weight / mb_weight)).backward()
-
-                # Diagnostics, weighted by valid elements (ratios) or by the loss denominator (losses).
-                n_valid = float(pg["num_valid"])
-                stats.add("losses/pg_loss", float(pg["pg_loss"]), weight)
-                stats.add("losses/total", float(loss.detach()), weight)
-                for key in ("approx_kl", "approx_kl_k1"):
-                    stats.add(f"losses/{key}", float(pg[key]), n_valid)
-                for key in ("clipfrac", "clipfrac_low", "clipfrac_high", "dual_clipfrac", "ratio_mean"):
-                    stats.add(f"charts/{key}", float(pg[key]), n_valid)
-                stats.add("charts/entropy", float(entropy_mc(new_logp, elem_mask)), n_valid)  # per element, MC
-                epoch_kl.add("approx_kl", float(pg["approx_kl"]), n_valid)
-                if n_valid > 0:
-                    stats.low = min(stats.low, float(pg["ratio_min"]))
-                    stats.high = max(stats.high, float(pg["ratio_max"]))
-
-            if dp is not None:
-                dp.reduce_gradients(params)  # sum over ranks: each scaled its part by the global denominator
-            max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else math.inf
-            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: a DTensor
+                if weight > 0 or rows.lockstep:
+                    (loss * (weight / mb.weight)).backward()  # this part's share of the minibatch mean
+                stats.add_microbatch(pg, loss, new_logp, elem_mask, kl_ref,
+                                     None if ref_logp is None else ref_logp[idx], entropy)
+            rows.reduce_gradients(params)
+            grad_norm = clip_grad_norm(params, cfg.max_grad_norm)
             if not math.isfinite(grad_norm):
-                skipped_steps += 1  # a NaN/inf gradient would poison Adam's moments: skip the step
+                stats.skipped_steps += 1  # a NaN/inf gradient would poison Adam's moments: skip the step
                 optimizer.zero_grad(set_to_none=True)
                 continue
             optimizer.step()
-            optimizer_steps += 1
-            stats.add("charts/grad_norm", grad_norm)
-            grad_norm_max = max(grad_norm_max, grad_norm)
-        epochs_run = epoch + 1
-        if cfg.target_kl is not None:
-            kl_total, kl_weight = epoch_kl.total["approx_kl"], epoch_kl.weight["approx_kl"]
-            if dp is not None:  # every rank must stop after the same epoch
-                kl_total, kl_weight = dp.all_reduce(torch.tensor([kl_total, kl_weight], dtype=torch.float64)).tolist()
-            if kl_weight and kl_total / kl_weight > cfg.target_kl:
-                break  # the policy has moved far enough from pi_psi for this batch
-
-    if dp is not None:
-        # grad_norm is already global (computed after the reduction); counted once, on rank 0's terms.
-        local_stats = ({k: v for k, v in stats.total.items() if not k.startswith("charts/grad_norm")},
-                       {k: v for k, v in stats.weight.items() if not k.startswith("charts/grad_norm")},
-                       stats.low, stats.high)
-        norms = (stats.total["charts/grad_norm"], stats.weight["charts/grad_norm"])
-        stats.merge(dp.all_gather_object(local_stats))
-        if norms[1]:
-            stats.total["charts/grad_norm"], stats.weight["charts/grad_norm"] = norms
-    adv_valid = adv_global[mask_global.to(adv_global.device)]
-    metrics = {key: stats.get(key) for key in stats.total}
-    metrics.update({
-        "charts/ratio_min": stats.low if math.isfinite(stats.low) else 1.0,
-        "charts/ratio_max": stats.high if math.isfinite(stats.high) else 1.0,
-        "charts/advantage_mean": float(adv_valid.mean()) if adv_valid.numel() else 0.0,
-        "charts/advantage_std": float(adv_valid.std(unbiased=False)) if adv_valid.numel() else 0.0,
-        "charts/grad_norm_max": grad_norm_max,
-        "charts/optimizer_steps": float(optimizer_steps),
-        "charts/skipped_steps": float(skipped_steps),
-        "charts/ppo_epochs_run": float(epochs_run),
-        "charts/policy_steps": float(mask_global.sum()),
-    })
-    for group in optimizer.param_groups:
-        metrics[f"charts/lr_{group.get('name', 'group')}"] = float(group["lr"])
-    return metrics
-
+            stats.add_step(grad_norm)
+        stats.epochs_run = epoch + 1
+        approx_kl = rows.global_mean(*stats.epoch_approx_kl()) if cfg.target_kl is not None else None
+        if approx_kl is not None and approx_kl > cfg.target_kl:
+            break  # the policy has moved far enough from pi_psi for this batch
+    return stats.metrics(rows, optimizer)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_rl.config import parse_yaml
 from robot_rl.devices import exact_float32, resolve_device
 from robot_rl.errors import ConfigError
 from robot_rl.policies.base import Policy
@@ -103,7 +104,6 @@ class OnnxRunner(Runner):
         except ModuleNotFoundError:
             raise ConfigError("running an .onnx policy needs onnxruntime: pip install 'robot_rl[deploy]' "
                               "(or onnxruntime-gpu on a GPU machine)") from None
-        import yaml
 
         path = Path(path)
         if not path.is_file():
@@ -133,7 +133,7 @@ class OnnxRunner(Runner):
             self.policy_type = meta["robot_rl.policy_type"]
             self.head_kind = meta["robot_rl.head"]
             self.version = int(meta["robot_rl.version"])
-            self.spec = EmbodimentSpec.from_dict(yaml.safe_load(meta["robot_rl.spec"]), f"{path}: spec")
+            self.spec = EmbodimentSpec.from_dict(parse_yaml(meta["robot_rl.spec"], f"{path}: spec"), f"{path}: spec")
             stats = NormStats.from_dict(json.loads(meta["robot_rl.normalization"]), f"{path}: normalization")
             self.tokenizer = instruction_tokenizer(json.loads(meta["robot_rl.tokenizer"]), path)
             self.input_names: list[str] = json.loads(meta["robot_rl.inputs"])

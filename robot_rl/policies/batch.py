@@ -1,6 +1,6 @@
 """Observation batches: collating :class:`~robot_rl.env.Observation` lists and checking them against a spec.
 
-An observation batch is a plain dict (DESIGN.md §3)::
+An observation batch is a plain dict (the observation contract of robot_rl.env, batched)::
 
     {"images": {cam: uint8 (B, H, W, 3)}, "proprio": float32 (B, D), "instruction": list[str] (B)}
 

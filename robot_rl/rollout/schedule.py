@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from robot_rl.algorithms.advantages import has_signal
 from robot_rl.config import StrictConfig
 from robot_rl.env import Context
 from robot_rl.errors import ConfigError, ScheduleError
@@ -234,7 +235,7 @@ class GroupSchedule:
         history.append(solved)
         del history[:-self.cfg.cache_window]  # keep the last M visits
 
-        if self.cfg.dynamic_rejection and r.max() == r.min():
+        if self.cfg.dynamic_rejection and not has_signal(r):
             self._count("rejected_all_success" if solved else "rejected_all_failure")
             return False
         self._accepted.append(Group(context, r, payload))

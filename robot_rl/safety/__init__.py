@@ -1,4 +1,4 @@
-"""The safety layer's pure logic (DESIGN.md §5): no ROS, no clocks of its own, no I/O.
+"""The safety layer's pure logic (docs/ros.md, Bring-up and safety): no ROS, no clocks of its own, no I/O.
 
 Everything here takes the current time as an argument so it can be tested with known answers:
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,20 +21,38 @@ from robot_rl.policies.sample import PolicySample
 log = logging.getLogger(__name__)
 
 
-def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[Sequence[int]], rewards: np.ndarray,
-                    cfg: LoopConfig, mean_actions: float | None = None) -> LoopBatch:
+@dataclass(frozen=True)
+class EpisodeGroup:
+    """K episodes of one context in a rollout buffer and their rewards: the unit an update consumes.
+
+    episodes: buffer episode indices, in rollout order (K,).
+    rewards:  float32 (K,), in the same order (sim success or the operator's label).
+    """
+
+    episodes: tuple[int, ...]
+    rewards: np.ndarray
+
+    @classmethod
+    def of(cls, episodes: Sequence[int], rewards: Sequence[float] | np.ndarray) -> EpisodeGroup:
+        """A group from any sequence of episode ids and rewards."""
+        return cls(tuple(int(e) for e in episodes), np.asarray(rewards, dtype=np.float32))
+
+
+def groups_to_batch(buffer: RolloutBuffer, groups: Sequence[EpisodeGroup], cfg: LoopConfig,
+                    mean_actions: float | None = None) -> LoopBatch:
     """Build the update batch.
 
-    :param groups: G lists of K episode indices each (one list per context).
-    :param rewards: float (G, K) rewards of those episodes, in the same order.
+    :param groups: G groups of K episodes each (one per context).
     :param mean_actions: with ``cfg.balance_episodes``, the mean executed actions per episode of
         the whole update batch (data-parallel ranks pass the global value); None = of these groups.
     """
-    rewards = np.asarray(rewards, dtype=np.float32)
-    if rewards.shape != (len(groups), cfg.group_size):
-        raise AlgorithmError(f"rewards must be (G, K) = ({len(groups)}, {cfg.group_size}); got {rewards.shape}")
+    for i, g in enumerate(groups):
+        if len(g.episodes) != cfg.group_size or np.shape(g.rewards) != (cfg.group_size,):
+            raise AlgorithmError(f"group {i}: {len(g.episodes)} episodes with rewards of shape {np.shape(g.rewards)}; "
+                                 f"every group needs K = group_size = {cfg.group_size} of each")
+    rewards = np.array([g.rewards for g in groups], dtype=np.float32).reshape(len(groups), cfg.group_size)  # (G, K)
     adv = loop_advantages(torch.from_numpy(rewards), cfg).float()  # (G, K)
-    episode_ids = [int(e) for g in groups for e in g]
+    episode_ids = [int(e) for g in groups for e in g.episodes]
     adv_of = dict(zip(episode_ids, adv.reshape(-1).tolist()))
 
     table = buffer.episodes

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from robot_rl.config import parse_yaml
 from robot_rl.errors import ConfigError
 
 
@@ -19,7 +19,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set: expected KEY=VALUE (e.g. loop.clip_high=0.28), got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = parse_yaml(value, f"--set {key.strip()}")
     return out
 
 

@@ -7,9 +7,9 @@ runs on CUDA). Without those variables (or with ``WORLD_SIZE=1``) it returns a s
 :class:`Dist` and nothing below talks to a process group, so a plain run is unchanged.
 
 :class:`BatchShard` is the hook :func:`robot_rl.algorithms.loop.loop_update` calls to run one
-global batch split across ranks (see ``DataParallel`` there): gradients are summed across ranks
-after each rank scaled its loss by its share of the global minibatch denominator, which is exact
-even when ranks hold different numbers of steps (torch DDP would average, and needs the same
+global batch split across ranks (see ``robot_rl.algorithms.loop_batching.DataParallel``): gradients
+are summed across ranks after each rank scaled its loss by its share of the global minibatch
+denominator, which is exact even when ranks hold different numbers of steps (torch DDP would average, and needs the same
 number of backward passes on every rank).
 """
 

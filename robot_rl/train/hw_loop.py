@@ -34,16 +34,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from robot_rl.algorithms.loop import loop_update, make_optimizer
+from robot_rl.algorithms.advantages import has_signal
 from robot_rl.buffer import USABLE_STATUSES, EpisodeTable, RolloutBuffer
 from robot_rl.env import Context
 from robot_rl.errors import ConfigError
-from robot_rl.policies import load_policy, save_policy
+from robot_rl.policies import load_policy
 from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule
 from robot_rl.spec import load_spec
-from robot_rl.train.batch import groups_to_batch
+from robot_rl.train.batch import EpisodeGroup
 from robot_rl.train.hw_config import HwTrainConfig
 from robot_rl.train.hw_state import HwState, load_state, save_state
+from robot_rl.train.learner import Learner
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ class PlannedGroup:
     @property
     def signal(self) -> bool:
         """Complete with mixed rewards: non-zero leave-one-out advantages."""
-        return self.complete and not self.skipped and min(self.rewards) != max(self.rewards)
+        return self.complete and not self.skipped and has_signal(self.rewards)
+
+    def episode_group(self) -> EpisodeGroup:
+        """What the update reads: the K episodes and their rewards."""
+        return EpisodeGroup.of(self.episode_ids, self.rewards)
 
 
 @dataclass
@@ -255,25 +260,19 @@ def update_cycle(cfg: HwTrainConfig, state: HwState, plan: CyclePlan) -> tuple[H
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed * 100_003 + state.cycle)
-    policy = load_policy(state.checkpoint)
-    if int(policy.version) != v:
-        raise ConfigError(f"{state.checkpoint}: policy version {policy.version}, but the run state says v{v}")
-    buffer = RolloutBuffer.open(cfg.buffer)
-    check_specs(cfg, buffer, policy.spec)
-    rewards = np.array([g.rewards for g in groups], dtype=np.float32)  # (G, K)
-    batch = groups_to_batch(buffer, [g.episode_ids for g in groups], rewards, cfg.loop)
-    optimizer = make_optimizer(policy, cfg.loop)
     optim_dir = cfg.run_path / "optim"
-    if (optim_dir / f"v{v}.pt").is_file():
-        optimizer.load_state_dict(torch.load(optim_dir / f"v{v}.pt", weights_only=False))
-    policy.eval()  # no dropout: first-epoch ratios are exactly 1
-    metrics = loop_update(policy, optimizer, batch, cfg.loop)
-    policy.version = v + 1
-    ckpt = save_policy(policy, cfg.run_path / "policies" / f"v{v + 1}",
-                       extra={"hw_train": {"cycle": state.cycle, "groups": [g.group_id for g in groups]}}).resolve()
-    optim_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(optimizer.state_dict(), optim_dir / f"v{v + 1}.pt")
-    deploy = _export(cfg, policy) if cfg.export == "onnx" else ckpt
+    learner = Learner.load(state.checkpoint, cfg.loop, optimizer_state=optim_dir / f"v{v}.pt")
+    if int(learner.policy.version) != v:
+        raise ConfigError(f"{state.checkpoint}: policy version {learner.policy.version}, but the run state says v{v}")
+    buffer = RolloutBuffer.open(cfg.buffer)
+    check_specs(cfg, buffer, learner.policy.spec)
+    rewards = np.array([g.rewards for g in groups], dtype=np.float32)  # (G, K)
+    metrics = learner.update(buffer, [g.episode_group() for g in groups])
+    learner.policy.version = v + 1
+    ckpt = learner.save(cfg.run_path / "policies" / f"v{v + 1}",
+                        extra={"hw_train": {"cycle": state.cycle, "groups": [g.group_id for g in groups]}}).resolve()
+    learner.save_optimizer(optim_dir / f"v{v + 1}.pt")
+    deploy = _export(cfg, learner.policy) if cfg.export == "onnx" else ckpt
     metrics.update({"rollout/groups": float(len(groups)),
                     "rollout/attempts": float(len(plan.groups)),
                     "rollout/rejected_groups": float(sum(1 for g in plan.groups if g.complete and not g.signal

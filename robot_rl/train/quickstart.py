@@ -21,12 +21,13 @@ import torch
 import yaml
 from pydantic import Field
 
-from robot_rl.algorithms.sft import SftConfig, run_sft
+from robot_rl.algorithms.sft import SftConfig
 from robot_rl.config import StrictConfig, load_config, validate_config
 from robot_rl.demos_cli import record_demos
 from robot_rl.env import make_suite
 from robot_rl.train.config import TrainConfig
 from robot_rl.train.plots import plot_run
+from robot_rl.train.sft import run_sft
 from robot_rl.train.trainer import LoopTrainer
 
 log = logging.getLogger(__name__)

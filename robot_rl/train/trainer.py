@@ -33,13 +33,14 @@ import random
 import shutil
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
-from robot_rl.algorithms.loop import LoopBatch, check_policy, loop_update, make_optimizer
+from robot_rl.algorithms.loop import LoopBatch, check_policy
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.devices import exact_float32, resolve_device
 from robot_rl.env import Context, Suite, make_suite
@@ -51,16 +52,47 @@ from robot_rl.rollout.config import make_pool
 from robot_rl.rollout.policy_sampler import PolicySampler
 from robot_rl.rollout.schedule import GroupSchedule
 from robot_rl.rollout.worker import SuiteEnvFactory
-from robot_rl.train.batch import groups_to_batch
+from robot_rl.train.batch import EpisodeGroup, groups_to_batch
 from robot_rl.train import fsdp
 from robot_rl.train.config import TrainConfig
 from robot_rl.train.distributed import BatchShard, Dist, broadcast_parameters
 from robot_rl.train.evaluate import evaluate, success_table
+from robot_rl.train.learner import Learner
 from robot_rl.train.metrics import MetricsLogger
 from robot_rl.train.recorder import EpisodeRecorder
 from robot_rl.train.seeded_sampler import SeededPolicySampler, rollout_seed
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CollectedEpisodes:
+    """Where a schedule group's K episodes are: the payload the trainer attaches to every group it reports.
+
+    episodes: episode indices in rank ``rank``'s buffer shard, in rollout order (K,).
+    steps:    policy steps per episode (keyed collection: where the group's rows sit in the global batch).
+    actions:  env steps per episode (keyed collection: the global mean episode length for balancing).
+    """
+
+    episodes: tuple[int, ...]
+    rank: int = 0
+    steps: tuple[int, ...] = ()
+    actions: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, payload: Any) -> CollectedEpisodes:
+        """The payload of a group, also as checkpoints written before this type held it (a list of episode
+        ids, or a dict with ``rank``, ``episodes``, ``steps`` and, once episodes were balanced, ``actions``)."""
+        if isinstance(payload, cls):
+            return payload
+        if isinstance(payload, dict):
+            return cls(tuple(payload["episodes"]), int(payload["rank"]), tuple(payload["steps"]),
+                       tuple(payload.get("actions", ())))
+        return cls(tuple(int(e) for e in payload))
+
+    def group(self, rewards: np.ndarray) -> EpisodeGroup:
+        """The update's view of these episodes with their rewards."""
+        return EpisodeGroup.of(self.episodes, rewards)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -119,20 +151,21 @@ class LoopTrainer:
             random.seed(cfg.seed)
             self.policy = load_policy(cfg.require_policy())
         self.policy.spec.check_compatible(self.suite.spec, "suite spec")
-        check_policy(self.policy, cfg.loop)  # before any rollout, not at the first update
+        check_policy(self.policy, cfg.loop)  # before any rollout or device move, not at the first update
         self.fsdp = self.dist.enabled and cfg.distributed.strategy == "fsdp"
         learner_device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
         exact_float32(learner_device)  # stored log-probs must match a rescoring elsewhere (robot_rl.devices)
         self.policy.to(learner_device)
         if self.dist.enabled:
             broadcast_parameters(self.policy, self.dist)  # identical start on every rank
-        self.ref_policy = self._reference_policy(resume) if cfg.loop.kl_coef > 0 else None
+        ref_policy = self._reference_policy(resume) if cfg.loop.kl_coef > 0 else None
         # What samples, evaluates and is saved: the policy itself, or under FSDP a full replica
         # refreshed from the shards after every update (a sharded forward is a collective).
         self.sampling_policy: Policy = copy.deepcopy(self.policy) if self.fsdp else self.policy
         if self.fsdp:
             fsdp.shard_policy(self.policy, self.dist)
-        self.optimizer = make_optimizer(self.policy, cfg.loop)
+        self.learner = Learner(self.policy, cfg.loop, ref_policy)
+        self.optimizer = self.learner.optimizer
         contexts = [c for t in tasks for c in self.suite.contexts(t, split="train")]
         self.schedule = GroupSchedule(contexts, cfg.schedule, cfg.loop.group_size, seed=cfg.seed)
         self._group_counter = 0
@@ -180,7 +213,8 @@ class LoopTrainer:
             "optimizer": optimizer_state if self.fsdp else self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "rng": _rng_state(),
             "world_size": self.dist.world_size, "per_rollout_seeding": self.keyed,
-            "reference": str(Path(self.cfg.require_policy()).resolve()) if self.ref_policy is not None else None,
+            "reference": (str(Path(self.cfg.require_policy()).resolve())
+                          if self.learner.ref_policy is not None else None),
         }, tmp / "trainer_state.pt")
         old = self.run_dir / "checkpoints" / ".latest.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -202,9 +236,10 @@ class LoopTrainer:
                               f"{self.dist.world_size} with {'per_rollout' if self.keyed else 'per_call'}; "
                               "resume with the same number of ranks and distributed.rollout_seeding")
         reference = state.get("reference")
-        if self.ref_policy is not None and reference and reference != str(Path(self.cfg.require_policy()).resolve()):
+        start = str(Path(self.cfg.require_policy()).resolve())
+        if self.learner.ref_policy is not None and reference and reference != start:
             log.warning("--resume: the KL reference was %s; this run's policy is %s (the reference is the "
-                        "configured starting policy)", reference, Path(self.cfg.require_policy()).resolve())
+                        "configured starting policy)", reference, start)
         self.update_step = state["update_step"]
         self.env_steps = state["env_steps"]
         self.rollouts = state["rollouts"]
@@ -241,7 +276,8 @@ class LoopTrainer:
             by_group[rec.group_id].append(rec)
         for gid, recs in by_group.items():
             ctx = Context.parse(recs[0].context_id)
-            self.schedule.add_group(ctx, [r.reward for r in recs], payload=[r.episode for r in recs])
+            self.schedule.add_group(ctx, [r.reward for r in recs],
+                                    payload=CollectedEpisodes(tuple(r.episode for r in recs)))
         self.rollouts += len(recorder.recorded)
 
     def _collect_groups_keyed(self, pool: Any, contexts: list[Context], stats: CollectStats) -> None:
@@ -249,9 +285,9 @@ class LoopTrainer:
 
         Group i (in draw order) goes to rank ``i % world_size``; rollout k of group number n
         samples from ``rollout_seed(seed, n, k)``. Every rank then reports every group to its
-        schedule in draw order with payload ``{"rank", "episodes", "steps", "actions"}`` (episode
-        ids in that rank's buffer shard, policy steps and executed actions per episode), so the
-        schedules stay identical.
+        schedule in draw order with a :class:`CollectedEpisodes` payload (rank, episode ids in that
+        rank's buffer shard, policy steps and executed actions per episode), so the schedules stay
+        identical.
         """
         k = self.cfg.loop.group_size
         version = self.sampling_policy.version
@@ -278,30 +314,30 @@ class LoopTrainer:
         mine = {}
         for i in self.dist.shard(len(contexts)):
             recs = sorted(by_group[f"v{version}/{contexts[i].id}/{numbers[i]}"])  # rollout order, not finish order
-            mine[i] = {"rank": self.dist.rank, "rewards": [r[1] for r in recs],
-                       "episodes": [r[2] for r in recs], "steps": [r[3] for r in recs],
-                       "actions": [r[4] for r in recs]}
+            mine[i] = ([r[1] for r in recs], CollectedEpisodes(
+                episodes=tuple(r[2] for r in recs), rank=self.dist.rank, steps=tuple(r[3] for r in recs),
+                actions=tuple(r[4] for r in recs)))
         reports = {i: rep for part in self.dist.all_gather_object(mine) for i, rep in part.items()}
         for i, ctx in enumerate(contexts):
-            rep = reports[i]
-            self.schedule.add_group(ctx, rep.pop("rewards"), payload=rep)
+            rewards, where = reports[i]
+            self.schedule.add_group(ctx, rewards, payload=where)
             self.rollouts += k
 
     def _local_batch(self, groups: list[Any]) -> tuple[LoopBatch, BatchShard | None]:
         """This rank's rows of the update batch (keyed collection) and where they sit in the global batch."""
         local, index, offset = [], [], 0
-        for g in groups:  # the global batch: groups in order, episodes in rollout order, steps in order
-            n = int(sum(g.payload["steps"]))
-            if g.payload["rank"] == self.dist.rank:
-                local.append(g)
+        wheres = [CollectedEpisodes.of(g.payload) for g in groups]
+        for g, where in zip(groups, wheres):  # the global batch: groups in order, episodes and steps in order
+            n = int(sum(where.steps))
+            if where.rank == self.dist.rank:
+                local.append(where.group(g.rewards))
                 index.append(torch.arange(offset, offset + n))
             offset += n
         if local:
             # Episode balancing scales by the mean episode length of the *global* batch, so ranks agree.
-            actions = [a for g in groups for a in g.payload.get("actions", ())]  # absent in pre-balancing checkpoints
+            actions = [a for where in wheres for a in where.actions]  # absent in pre-balancing checkpoints
             mean_actions = float(np.mean(actions)) if actions else None
-            batch = groups_to_batch(self.buffer, [g.payload["episodes"] for g in local],
-                                    np.stack([g.rewards for g in local]), self.cfg.loop, mean_actions=mean_actions)
+            batch = groups_to_batch(self.buffer, local, self.cfg.loop, mean_actions=mean_actions)
         else:
             batch = self._empty_batch()
         global_index = torch.cat(index) if index else torch.zeros(0, dtype=torch.long)
@@ -356,17 +392,15 @@ class LoopTrainer:
             shard = None
             if self.keyed:
                 batch, shard = self._local_batch(groups)
+                metrics.update(self.learner.update_batch(batch, data_parallel=shard))
             else:
-                batch = groups_to_batch(self.buffer, [g.payload for g in groups], np.stack([g.rewards for g in groups]),
-                                        self.cfg.loop)
-            # Eval mode on purpose: no dropout, so the first epoch's ratios are exactly 1 (pi_theta = pi_psi).
-            self.policy.eval()
-            metrics.update(loop_update(self.policy, self.optimizer, batch, self.cfg.loop, ref_policy=self.ref_policy,
-                                       data_parallel=shard))
+                batch_groups = [CollectedEpisodes.of(g.payload).group(g.rewards) for g in groups]
+                metrics.update(self.learner.update(self.buffer, batch_groups))
             if self.fsdp:
                 fsdp.sync_replica(self.sampling_policy, self.policy)
             metrics["time/update_s"] = time.monotonic() - t1
-            metrics["charts/update_steps"] = shard.global_size if shard is not None else len(batch)
+            metrics["charts/update_steps"] = (shard.global_size if shard is not None
+                                              else int(metrics["charts/policy_steps"]))
             if shard is not None:  # load balance: policy steps each rank updated on
                 held = self.dist.all_gather_object(int((shard.global_index >= 0).sum()))
                 metrics["dist/rank_steps_min"], metrics["dist/rank_steps_max"] = float(min(held)), float(max(held))

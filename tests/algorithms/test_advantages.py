@@ -66,3 +66,15 @@ def test_per_step_advantages_repeat_each_episode():
     torch.testing.assert_close(out, torch.tensor([0.5, 0.5, -0.5, -1.0, -1.0, -1.0]))
     with pytest.raises(AlgorithmError, match="one entry per episode"):
         per_step_advantages(adv, [1, 2])
+
+
+def test_has_signal_is_the_one_all_equal_rule():
+    from robot_rl.algorithms.advantages import has_signal
+    from robot_rl.rollout.schedule import Group
+
+    assert has_signal([0, 1, 1, 1]) and has_signal(np.array([0.0, 0.5]))
+    assert not has_signal([1, 1, 1, 1]) and not has_signal(np.zeros(4)) and not has_signal([])
+    assert has_signal(Group(context=None, rewards=np.array([1.0, 0.0])))  # anything with .rewards
+    # Where the rule is applied, the zero-advantage groups are exactly those it rejects.
+    for r in ([1, 1, 1], [0, 0, 0], [0, 1, 0], [1, 0, 1]):
+        assert has_signal(r) == bool(group_advantages(np.array([r], np.float32)).abs().sum() > 0)

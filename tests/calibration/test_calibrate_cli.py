@@ -62,7 +62,7 @@ def test_intrinsics_cli_json_on_an_image_folder(charuco_folder, tmp_path):
 
 
 def test_intrinsics_cli_chessboard_flags(tmp_path, capsys):
-    # Issue 8: `--board chessboard --squares WxH --square-mm S` (no marker size or dictionary).
+    # `--board chessboard --squares WxH --square-mm S` (no marker size or dictionary).
     from calibration.boards import BoardConfig
 
     board = BoardConfig(kind="chessboard", squares_x=8, squares_y=6, square_m=0.025)

@@ -72,7 +72,7 @@ def test_sft_cli_refuses_a_missing_buffer_and_writes_nothing(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sft_cli_trains_the_hf_policy_from_local_pretrained_dirs(tmp_path, capsys):
-    # Issue 4: `robot-rl sft --policy hf` on a buffer, with the SigLIP / Llama weights read by from_pretrained
+    # `robot-rl sft --policy hf` on a buffer, with the SigLIP / Llama weights read by from_pretrained
     # from local directories named in the config's `policy` section (tiny random ones written here).
     from test_hf_vla import pretrained_dirs
 

@@ -23,7 +23,7 @@ from robot_rl.policies import make_policy, save_policy
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.episode_event import parse_episode_event
 from robot_rl.spec import load_spec
-from robot_rl.train.batch import groups_to_batch
+from robot_rl.train.batch import EpisodeGroup, groups_to_batch
 from ros_nodes import qos
 from ros_nodes.messages import chunk_to_msgs
 
@@ -125,7 +125,7 @@ def test_episodes_run_and_land_in_the_buffer_like_sim_rollouts(graph):
     # The trainer's one path from stored rollouts to an update, as for simulation rollouts.
     groups = buf.complete_groups(2)
     assert len(groups) >= 2
-    batch = groups_to_batch(buf, [g.episode_ids for g in groups], np.array([g.rewards for g in groups]),
+    batch = groups_to_batch(buf, [EpisodeGroup.of(g.episode_ids, g.rewards) for g in groups],
                             LoopConfig(group_size=2))
     n = sum(int(table["step_count"][e]) for g in groups for e in g.episode_ids)
     assert batch.sample.action.shape == (n, 8, 7) and batch.obs["images"]["wrist"].shape == (n, 128, 128, 3)

@@ -13,7 +13,7 @@ from robot_rl.buffer import RolloutBuffer
 from robot_rl.env import Context, make_suite
 from robot_rl.errors import ConfigError
 from robot_rl.policies import collate_observations, make_policy, save_policy
-from robot_rl.train.batch import groups_to_batch
+from robot_rl.train.batch import EpisodeGroup, groups_to_batch
 from robot_rl.train.from_buffer import update_from_buffer
 
 SMALL = {"d_model": 32, "n_layers": 1, "n_heads": 2, "cnn_channels": [8, 8, 16], "image_grid": 2}
@@ -62,10 +62,10 @@ def test_episodes_sampled_at_another_temperature_are_refused(tmp_path):
     buf = _record(tmp_path / "b", policy, [0.5, 0.5, 1.0, 0.5])
     cfg = LoopConfig(group_size=4, temperature=0.5)
     with pytest.raises(ConfigError, match=r"loop.temperature: got 0.5, but episodes \[2\] were sampled at 1 "):
-        groups_to_batch(buf, [[0, 1, 2, 3]], np.array([[0, 1, 0, 1]]), cfg)
+        groups_to_batch(buf, [EpisodeGroup.of([0, 1, 2, 3], [0, 1, 0, 1])], cfg)
     # The same episodes at the temperature they were sampled at: accepted, ratios exactly 1.
     ok = _record(tmp_path / "c", policy, [0.5] * 4)
-    batch = groups_to_batch(ok, [[0, 1, 2, 3]], np.array([[0, 1, 0, 1]]), cfg)
+    batch = groups_to_batch(ok, [EpisodeGroup.of([0, 1, 2, 3], [0, 1, 0, 1])], cfg)
     with torch.no_grad():
         torch.testing.assert_close(policy.log_prob(batch.obs, batch.sample, temperature=0.5), batch.sample.log_prob)
 
@@ -87,7 +87,7 @@ def test_a_batch_mixing_raw_and_plain_episodes_scores_each_on_its_own(tmp_path, 
     """
     policy = _policy(kind, scale_init=0.5)
     buf = _record(tmp_path / "b", policy, [1.0] * 4, raw=[True, False, True, False])
-    batch = groups_to_batch(buf, [[0, 1, 2, 3]], np.array([[0, 1, 0, 1]]), LoopConfig(group_size=4))
+    batch = groups_to_batch(buf, [EpisodeGroup.of([0, 1, 2, 3], [0, 1, 0, 1])], LoopConfig(group_size=4))
     data = buf.read_steps([0, 2])
     assert (data["action"] != data["raw_action"]).any()  # some samples were clipped
     with torch.no_grad():

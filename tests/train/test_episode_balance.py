@@ -6,7 +6,7 @@ import torch
 from robot_rl.algorithms.loop import LoopConfig
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.spec import load_spec
-from robot_rl.train.batch import episode_balance, groups_to_batch
+from robot_rl.train.batch import EpisodeGroup, episode_balance, groups_to_batch
 
 
 def test_episode_balance_known_answer():
@@ -43,8 +43,8 @@ def test_balanced_batch_pushes_up_as_much_as_down(tmp_path):
     # One K=4 group: two quick successes (1 chunk) and two failures that ran 5 chunks each.
     buf, ids = _buffer_with_lengths(tmp_path / "b.zarr", [(1, 1), (5, 0), (1, 1), (5, 0)])
     rewards = np.array([[1, 0, 1, 0]], np.float32)
-    plain = groups_to_batch(buf, [ids], rewards, LoopConfig(group_size=4))
-    balanced = groups_to_batch(buf, [ids], rewards, LoopConfig(group_size=4, balance_episodes=True))
+    plain = groups_to_batch(buf, [EpisodeGroup.of(ids, rewards[0])], LoopConfig(group_size=4))
+    balanced = groups_to_batch(buf, [EpisodeGroup.of(ids, rewards[0])], LoopConfig(group_size=4, balance_episodes=True))
     # Per action (token-mean weighs every executed action the same), the plain batch leans negative:
     # the failures' extra chunks all carry their negative advantage.
     assert float(plain.advantages.sum()) < -1.0

@@ -1,4 +1,4 @@
-"""Issue 3: the trainer evaluates without domain randomization unless ``eval.randomize``, on the same
+"""The trainer evaluates without domain randomization unless ``eval.randomize``, on the same
 worker pool that collects randomized training rollouts (real tabletop envs in worker processes)."""
 
 from __future__ import annotations

@@ -46,9 +46,9 @@ def recorded(tmp_path):
 
 def test_signal_groups_rejects_all_equal(recorded):
     buf = RolloutBuffer.open(recorded / "hw.zarr")
-    groups, rewards, rejected = signal_groups(buf, 4, policy_version=0)
+    groups, rejected = signal_groups(buf, 4, policy_version=0)
     assert rejected == 1 and len(groups) == 2
-    np.testing.assert_array_equal(rewards, [[1, 0, 0, 1], [1, 1, 0, 1]])
+    np.testing.assert_array_equal([g.rewards for g in groups], [[1, 0, 0, 1], [1, 1, 0, 1]])
     assert signal_groups(buf, 4, policy_version=1)[0] == []
 
 
@@ -65,8 +65,8 @@ def test_update_raises_likelihood_of_successes(recorded):
     from robot_rl.train.batch import groups_to_batch
 
     buf = RolloutBuffer.open(recorded / "hw.zarr")
-    groups, rewards, _ = signal_groups(buf, 4, 0)
-    batch = groups_to_batch(buf, groups, rewards, cfg)
+    groups, _ = signal_groups(buf, 4, 0)
+    batch = groups_to_batch(buf, groups, cfg)
     with torch.no_grad():
         delta = (after.log_prob(batch.obs, batch.sample) - before.log_prob(batch.obs, batch.sample)).mean((1, 2))  # (N,)
     assert (delta * batch.advantages).sum() > 0

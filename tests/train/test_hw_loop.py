@@ -279,8 +279,7 @@ def test_update_uses_only_current_version_complete_signal_groups(tmp_path, robot
     rec = json.loads((cfg.run_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert rec["step"] == 0 and rec["rollout/groups"] == 2
     # The update moved log-probs along the advantages: successes gained relative to failures.
-    batch = groups_to_batch(robot.buf, [g.episode_ids for g in p.signal_groups],
-                            np.array([g.rewards for g in p.signal_groups]), cfg.loop)
+    batch = groups_to_batch(robot.buf, [g.episode_group() for g in p.signal_groups], cfg.loop)
     with torch.no_grad():
         delta = (after.log_prob(batch.obs, batch.sample) - before.log_prob(batch.obs, batch.sample)).mean((1, 2))
     assert delta[batch.advantages > 0].mean() > delta[batch.advantages < 0].mean()

@@ -107,10 +107,10 @@ def test_resume_keeps_the_kl_reference_at_the_starting_policy(start_policy, tmp_
 
     resumed = LoopTrainer(_config(start_policy, 2, loop=loop), run, resume=True)
     assert resumed.policy.version == 1
-    for ref, s, p in zip(resumed.ref_policy.parameters(), start.parameters(), resumed.policy.parameters()):
+    for ref, s, p in zip(resumed.learner.ref_policy.parameters(), start.parameters(), resumed.policy.parameters()):
         torch.testing.assert_close(ref, s, rtol=0, atol=0)  # the configured start, bit for bit
-    assert any(not torch.equal(r, p) for r, p in zip(resumed.ref_policy.parameters(), resumed.policy.parameters()))
-    assert not any(p.requires_grad and p.grad is not None for p in resumed.ref_policy.parameters())
+    assert any(not torch.equal(r, p) for r, p in zip(resumed.learner.ref_policy.parameters(), resumed.policy.parameters()))
+    assert not any(p.requires_grad and p.grad is not None for p in resumed.learner.ref_policy.parameters())
     resumed.buffer.close()
 
 

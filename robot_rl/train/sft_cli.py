@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from robot_rl.algorithms.sft import SftConfig, calibrate_scale, load_demos, run_sft
+from robot_rl.algorithms.sft import SftConfig, calibrate_scale
 from robot_rl.config import load_config, load_yaml, validate_config
+from robot_rl.train.sft import load_demos, run_sft
 
 
 def _sft_config(args: argparse.Namespace) -> SftConfig:
