@@ -5,7 +5,7 @@
 What the panel pays per camera frame when it runs the detector on the live stream: tokenizer,
 network and calibration (``SuccessDetector.logits`` + ``verdict``) for one frame per camera.
 Without ``--detector`` a randomly initialised default-config detector for ``--spec`` is timed
-(the cost does not depend on the weights). Goal (issue 17): p99 < 30 ms per frame on this CPU.
+(the cost does not depend on the weights). Goal: p99 < 30 ms per frame on this CPU (a third of a 10 Hz period, like the policy latency goal).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""action_executor: turns stamped action chunks into robot commands, safely (DESIGN.md §5).
+"""action_executor: turns stamped action chunks into robot commands, safely (docs/ros.md, "Bring-up and safety").
 
 Inputs: ``/robot_rl/action_chunk`` + ``/robot_rl/action_chunk_stamp`` (paired by checksum, see
 robot_rl.ros_config.chunk_layout; action i of a chunk stamped t is sent at t + i / rate minus the

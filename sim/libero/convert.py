@@ -16,7 +16,7 @@ Conventions (all checked against the real env in tests/sim/test_libero_env.py):
 - **Actions.** Spec units are commanded OSC deltas in metres and radians; LIBERO's OSC_POSE
   controller takes inputs in [-1, 1] scaled by its ``output_max`` (0.05 m, 0.5 rad), so the
   LIBERO input is ``action / spec.high``. The gripper sign flips: robosuite's Panda gripper
-  opens at -1 and closes at +1; the spec (DESIGN.md §3) says -1 close, +1 open.
+  opens at -1 and closes at +1; the embodiment spec (robot_rl/spec.py) says -1 close, +1 open.
 """
 
 from __future__ import annotations

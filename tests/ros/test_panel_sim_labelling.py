@@ -111,7 +111,7 @@ def rig(tmp_path_factory, domain_id, node_logs):
     r = Rig(tmp, domain_id, node_logs)
     r.policy_params = _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "ckpt"), device="cpu",
                               buffer_path=str(r.buffer), replan_every=2)
-    # Exactly what issue 18's user ran: the stand-in waits for the panel and lets the operator judge.
+    # The graph a new user runs for plain labelling: the stand-in waits for the panel and lets the operator judge.
     r.start("sim_robot_node", _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
                                       auto_start=False, report_success=False, max_steps=30, camera_rate_hz=15.0))
     r.start("policy_node", r.policy_params)

@@ -196,8 +196,10 @@ def test_the_commented_joint_example_in_executor_yaml_validates(tmp_path):
             break
         example.append("    " + line[len("    # "):])
     rest = "\n".join(lines[len(example):])
-    # The example's spec/command_type come after the file's own: PyYAML keeps the last of a repeated key.
-    (tmp_path / "executor.yaml").write_text(head.rstrip(" ") + "\n".join(example) + "\n" + rest)
+    # The example replaces the file's own keys of the same name (the config loader refuses repeated keys).
+    keys = {line.split(":")[0].strip() for line in example if not line.startswith("      ")}
+    head = "\n".join(line for line in head.splitlines() if line.split(":")[0].strip() not in keys) + "\n"
+    (tmp_path / "executor.yaml").write_text(head + "\n".join(example) + "\n" + rest)
     cfg = load_node_params(tmp_path / "executor.yaml", "action_executor", ExecutorConfig)
     assert (cfg.spec, cfg.command_type) == ("arm7_joint", "joint_trajectory")
     setup = check_command_spec(cfg, load_spec(cfg.spec))

@@ -105,7 +105,7 @@ def test_camera_pose_override_moves_the_view(suite):
 
 
 def test_camera_randomization_is_centred_on_the_configured_pose(suite):
-    # Issue 8: a calibrated camera pose (as `calibrate sim-camera --tabletop-out` writes it) is also the
+    # A calibrated camera pose (as `calibrate sim-camera --tabletop-out` writes it) is also the
     # centre of the camera-pose randomization, not the scene's built-in pose 0.2 m away.
     calibrated = {"agentview": {"pos": (0.7, 0.1, 0.55), "lookat": (0, 0, 0), "fovy": 50}}
     jitter = {"position_jitter_m": 0.015, "rotation_jitter_deg": 2.0, "fovy_jitter_deg": 2.0}

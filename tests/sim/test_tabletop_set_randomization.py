@@ -1,5 +1,5 @@
 """`TabletopEnv.set_randomization`: an env built with domain randomization on can run nominal episodes
-(what evaluation asks for, issue 3) without being rebuilt, and switch back."""
+(what evaluation asks for) without being rebuilt, and switch back."""
 
 from __future__ import annotations
 
