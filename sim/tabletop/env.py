@@ -28,6 +28,7 @@ from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.spec import EmbodimentSpec
 from sim.tabletop.config import CameraPose, TabletopConfig
 from sim.tabletop.randomization import SceneRandomizer
+from sim.tabletop.reality import Reality
 from sim.tabletop.rotations import axis_angle_to_quat, lookat_quat, quat_mul, quat_to_axis_angle, quat_to_mat
 from sim.tabletop.scene import (
     AGENTVIEW_LOOKAT,
@@ -93,6 +94,15 @@ class TabletopEnv(Env):
         # Free the GL contexts when the env is collected or at interpreter exit, while EGL is still
         # loaded (mujoco.Renderer.__del__ during shutdown prints EGL errors otherwise).
         self._finalizer = weakref.finalize(self, _close_renderers, self._renderers)
+        # The lab's fixed shift goes into the model first: randomization's nominal snapshot is then the lab.
+        self.reality = Reality(self.config.reality, period)
+        m = self.model
+        self.reality.apply_to_model(m, list(self._cube_geom.values()), [m.body(f"{c}_cube").id for c in CUBE_COLOURS],
+                                    self._prop_mats, self._table_geom, sorted(self._finger_geoms),
+                                    [m.joint(n).dofadr[0] for n in ("finger_left", "finger_right")])
+        if self.reality.active:
+            log.info("reality profile %r (seed %d) applied: %s", self.config.reality.profile, self.config.reality.seed,
+                     self.reality.describe())
         self.randomizer = SceneRandomizer(self.model, self.config.randomization, list(self._cube_geom.values()),
                                           self._prop_mats, self._table_geom, self._table_mats)
         self._scene_cache: dict[Context, Any] = {}
@@ -178,6 +188,7 @@ class TabletopEnv(Env):
         m, d = self.model, self.data
 
         self.randomizer.reset()  # nominal scene, then this episode's draws if randomization is on
+        self.reality.reset(task.name, context.init_id)
 
         mujoco.mj_resetData(m, d)
         for colour, (x, y, yaw) in scene.cubes.items():
@@ -220,7 +231,7 @@ class TabletopEnv(Env):
         clipped = np.clip(a, self._low, self._high)
         hold = np.zeros_like(clipped)
         hold[6] = self._gripper_command()
-        applied = self.randomizer.action(clipped, self._low, self._high, hold)
+        applied = self.reality.action(self.randomizer.action(clipped, self._low, self._high, hold), hold)
         self._apply(applied)
         self._t += 1
         success = is_success(self._task, self.privileged_state())
@@ -295,7 +306,7 @@ class TabletopEnv(Env):
         return np.concatenate([d.site_xpos[self._tcp], quat_to_axis_angle(quat), [2.0 * opening - 1.0]]).astype(np.float32)
 
     def _proprio_only(self) -> Observation:
-        return Observation(images={}, proprio=self._proprio(), instruction=self._task.instruction if self._task else "",
+        return Observation(images={}, proprio=self.reality.proprio(self._proprio()), instruction=self._task.instruction if self._task else "",
                            timestamp=float(self.data.time))
 
     def render(self, camera: str) -> np.ndarray:
@@ -305,13 +316,52 @@ class TabletopEnv(Env):
         renderer.update_scene(self.data, camera=self._cam_ids[camera])
         return renderer.render()
 
+    def render_frame(self, camera: str, height: int, width: int) -> np.ndarray:
+        """One camera as a real driver would stream it: uint8 (height, width, 3), e.g. 480 x 640.
+
+        The field of view is widened so that the policy path's fit (centre crop to the spec aspect,
+        then area resize: robot_rl/robot/image_fit.py) shows what :meth:`observation` shows. The
+        reality profile's sensor noise and blur are applied at the driver's size, scaled so that
+        after the fit they match those of :meth:`observation`.
+        """
+        cam = self.spec.camera(camera)
+        off = self.model.vis.global_
+        if height > off.offheight or width > off.offwidth:
+            raise ConfigError(f"render_frame: {width}x{height} is larger than the offscreen buffer "
+                              f"{off.offwidth}x{off.offheight}")
+        key = ("frame", height, width)
+        if key not in self._renderers:
+            r = mujoco.Renderer(self.model, height, width)
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.config.shadows
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
+            self._renderers[key] = r
+        cid = self._cam_ids[camera]
+        fovy = float(self.model.cam_fovy[cid])
+        # The crop keeps the full height when the frame is wider than the spec aspect; otherwise it keeps
+        # width / spec aspect rows, and the vertical field of view must grow by height / those rows.
+        crop_rows = min(height, width * cam.height / cam.width)
+        wide = 2 * np.degrees(np.arctan(np.tan(np.radians(fovy) / 2) * height / crop_rows))
+        self.model.cam_fovy[cid] = wide
+        try:
+            renderer = self._renderers[key]
+            renderer.update_scene(self.data, camera=cid)
+            img = renderer.render()
+        finally:
+            self.model.cam_fovy[cid] = fovy
+        return self.reality.image(img, scale=crop_rows / cam.height)
+
     def observation(self) -> Observation:
         """The observation of the current scene, with every spec camera rendered."""
         obs = self._proprio_only()
         for cam in self.spec.camera_names:
             img = self.render(cam)
-            obs.images[cam] = self.randomizer.image(img)
+            obs.images[cam] = self.randomizer.image(self.reality.image(img))
         return obs
+
+    def describe_reality(self) -> dict[str, Any]:
+        """Every reality shift this env applies, with its drawn values (``{"profile", "seed", "shifts"}``)."""
+        return self.reality.describe()
 
     def privileged_state(self) -> dict[str, Any]:
         """Simulator ground truth for success predicates and scripted experts (not for policies)."""
