@@ -100,6 +100,10 @@ class TabletopEnv(Env):
         self.reality.apply_to_model(m, list(self._cube_geom.values()), [m.body(f"{c}_cube").id for c in CUBE_COLOURS],
                                     self._prop_mats, self._table_geom, sorted(self._finger_geoms),
                                     [m.joint(n).dofadr[0] for n in ("finger_left", "finger_right")])
+        if self.reality.shifts.mass is not None:
+            # Masses feed constants MuJoCo derives at compile time (subtree masses, the inverse weights the
+            # contact solver scales its softness by): stale ones made pushed cubes blow up (NaN warnings).
+            mujoco.mj_setConst(m, self.data)
         if self.reality.active:
             log.info("reality profile %r (seed %d) applied: %s", self.config.reality.profile, self.config.reality.seed,
                      self.reality.describe())

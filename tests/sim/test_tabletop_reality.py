@@ -92,6 +92,9 @@ def test_profile_applies_exactly_its_documented_shifts(suite, nominal, profile):
         assert m.body_mass[body] == pytest.approx(n.body_mass[body] * shifts.mass.scale)
         gripper = m.body("gripper").id
         assert m.body_mass[gripper] == n.body_mass[gripper]
+        # ... and the constants MuJoCo derives from masses follow (stale ones made pushed cubes go NaN).
+        assert np.allclose(m.body_invweight0[body], n.body_invweight0[body] / shifts.mass.scale)
+        assert m.body_subtreemass[body] == pytest.approx(n.body_subtreemass[body] * shifts.mass.scale)
         # Lighting: every light's diffuse scaled by the reported factor and tint.
         light = applied["lighting"]
         assert abs(light["intensity_scale"] - 1) == pytest.approx(shifts.lighting.intensity)
