@@ -95,7 +95,7 @@ class TabletopEnv(Env):
         # loaded (mujoco.Renderer.__del__ during shutdown prints EGL errors otherwise).
         self._finalizer = weakref.finalize(self, _close_renderers, self._renderers)
         # The lab's fixed shift goes into the model first: randomization's nominal snapshot is then the lab.
-        self.reality = Reality(self.config.reality, period)
+        self.reality = Reality(self.config.reality, period, self.substeps)
         m = self.model
         self.reality.apply_to_model(m, list(self._cube_geom.values()), [m.body(f"{c}_cube").id for c in CUBE_COLOURS],
                                     self._prop_mats, self._table_geom, sorted(self._finger_geoms),
@@ -236,7 +236,7 @@ class TabletopEnv(Env):
         hold = np.zeros_like(clipped)
         hold[6] = self._gripper_command()
         applied = self.reality.action(self.randomizer.action(clipped, self._low, self._high, hold), hold)
-        self._apply(applied)
+        self._apply(applied, delay=self.reality.latency_substeps)
         self._t += 1
         success = is_success(self._task, self.privileged_state())
         timeout = self._t >= self.max_steps
@@ -269,8 +269,11 @@ class TabletopEnv(Env):
         """Gripper frame origin that puts the end-effector point at ``tcp_pos`` with orientation ``quat``."""
         return tcp_pos - quat_to_mat(quat) @ np.array([0.0, 0.0, TCP_OFFSET])
 
-    def _apply(self, a: np.ndarray) -> None:
+    def _apply(self, a: np.ndarray, delay: int = 0) -> None:
+        """Drive the hand by ``a`` for one period; the command acts ``delay`` physics steps into it (latency)."""
         m, d = self.model, self.data
+        if delay:  # the command has not arrived yet: the previous target holds
+            mujoco.mj_step(m, d, nstep=delay)
         measured = d.site_xpos[self._tcp].copy()
         target = self._target_pos + a[:3]
         lead = target - measured
@@ -288,7 +291,8 @@ class TabletopEnv(Env):
         end_pos = self._body_pos_for(target, quat)
         if np.dot(start_quat, quat) < 0:
             quat = -quat
-        ramp = max(1, int(self.substeps * RAMP_FRACTION))
+        # A command arriving late in the period ramps over what is left of it (reality latency only).
+        ramp = max(1, min(int(self.substeps * RAMP_FRACTION), self.substeps - delay))
         s = (np.arange(1, ramp + 1) / ramp)[:, None]  # (ramp, 1) interpolation fractions
         positions = start_pos + s * (end_pos - start_pos)  # (ramp, 3)
         quats = (1 - s) * start_quat + s * quat  # (ramp, 4): normalised lerp, fine for steps <= 0.5 rad
@@ -297,8 +301,8 @@ class TabletopEnv(Env):
             d.mocap_pos[mocap] = positions[i]
             d.mocap_quat[mocap] = quats[i]
             mujoco.mj_step(m, d)
-        if self.substeps > ramp:  # the target holds still for the rest of the period
-            mujoco.mj_step(m, d, nstep=self.substeps - ramp)
+        if self.substeps > delay + ramp:  # the target holds still for the rest of the period
+            mujoco.mj_step(m, d, nstep=self.substeps - delay - ramp)
         self._target_pos, self._target_quat = target, quat
 
     # ---- observations and state ----------------------------------------------------------------
