@@ -98,7 +98,7 @@ class TabletopEnv(Env):
         self.reality = Reality(self.config.reality, period, self.substeps)
         m = self.model
         self.reality.apply_to_model(m, list(self._cube_geom.values()), [m.body(f"{c}_cube").id for c in CUBE_COLOURS],
-                                    self._prop_mats, self._table_geom, sorted(self._finger_geoms),
+                                    self._prop_mats, self._table_geom, self._table_mats, sorted(self._finger_geoms),
                                     [m.joint(n).dofadr[0] for n in ("finger_left", "finger_right")])
         if self.reality.shifts.mass is not None:
             # Masses feed constants MuJoCo derives at compile time (subtree masses, the inverse weights the

@@ -9,7 +9,7 @@ once from ``seed``. Shifts:
 
 ===============  =====================================================================================
 ``lighting``     every light's intensity x (1 +- intensity), tinted, moved; headlight ambient +- delta
-``colours``      cube / prop colours jittered per channel; the table tinted darker (its texture stays)
+``colours``      cube / prop colours jittered per channel; the table another surface (texture), tinted darker
 ``camera_pose``  every camera moved by exactly ``position_mm`` and turned by exactly ``rotation_deg``
                  about a random axis (what a hand-eye calibration error leaves)
 ``image``        sensor noise (Gaussian, 0-255 units) and a fixed lens blur on every frame
@@ -52,6 +52,8 @@ class ColourShift(StrictConfig):
     cube_rgb: float = Field(ge=0.0, le=0.15)
     prop_rgb: float = Field(default=0.0, ge=0.0, le=0.3)
     table_rgb: float = Field(default=0.0, ge=0.0, le=0.4)  # darkening tint per channel, up to this
+    # The lab's table surface: one of the scene's procedural table textures (0 = the simulator's wood).
+    table_texture: int = Field(default=0, ge=0, le=3)
 
 
 class CameraPoseShift(StrictConfig):
@@ -116,7 +118,9 @@ PROFILES: dict[str, RealityShifts] = {
     "none": RealityShifts(),
     "lab": RealityShifts(
         lighting=LightingShift(intensity=0.3, tint=0.08, position_m=0.3, ambient_delta=0.1),
-        colours=ColourShift(cube_rgb=0.08, prop_rgb=0.15, table_rgb=0.25),
+        # The lab bench is grey laminate, not the simulator's wood (texture 3): alone it cost the quickstart
+        # policy 0.20 (texture 1, grey checker: 0.14; 2, light wood gradient: 0.02; docs/reality.md).
+        colours=ColourShift(cube_rgb=0.08, prop_rgb=0.15, table_rgb=0.25, table_texture=3),
         camera_pose=CameraPoseShift(position_mm=8.0, rotation_deg=2.0),
         image=ImageShift(noise_std=4.0, blur_sigma=0.5),
         latency=LatencyShift(latency_s=0.1),
@@ -129,7 +133,7 @@ PROFILES: dict[str, RealityShifts] = {
     ),
     "hard": RealityShifts(
         lighting=LightingShift(intensity=0.45, tint=0.12, position_m=0.5, ambient_delta=0.15),
-        colours=ColourShift(cube_rgb=0.12, prop_rgb=0.25, table_rgb=0.35),
+        colours=ColourShift(cube_rgb=0.12, prop_rgb=0.25, table_rgb=0.35, table_texture=3),
         camera_pose=CameraPoseShift(position_mm=15.0, rotation_deg=4.0),
         image=ImageShift(noise_std=8.0, blur_sigma=0.9),
         latency=LatencyShift(latency_s=0.15),
@@ -233,7 +237,8 @@ class Reality:
         return any(getattr(self.shifts, n) is not None for n in SHIFT_NAMES)
 
     def apply_to_model(self, m: Any, cube_geoms: list[int], cube_bodies: list[int], prop_materials: list[int],
-                       table_geom: int, finger_geoms: list[int], finger_dofs: list[int]) -> None:
+                       table_geom: int, table_materials: list[int], finger_geoms: list[int],
+                       finger_dofs: list[int]) -> None:
         """Shift the model's appearance and dynamics once. Draw order is fixed, so one seed is one lab."""
         s, rng = self.shifts, self._rng
         if s.lighting:
@@ -258,12 +263,13 @@ class Reality:
             prop = [rng.uniform(-1, 1, 3) * s.colours.prop_rgb for _ in prop_materials]
             for mat, d in zip(prop_materials, prop):
                 m.mat_rgba[mat, :3] = np.clip(m.mat_rgba[mat, :3] + d, 0, 1)
+            m.geom_matid[table_geom] = table_materials[s.colours.table_texture]
             # Material rgba multiplies the table texture: a tint that only darkens keeps it in range.
             table = 1.0 - rng.uniform(0, 1, 3) * s.colours.table_rgb
             table_mat = m.geom_matid[table_geom]
             m.mat_rgba[table_mat, :3] = np.clip(m.mat_rgba[table_mat, :3] * table, 0, 1)
             self._applied["colours"] = {"cube_rgb_delta": _r(cube, 3), "prop_rgb_delta": _r(prop, 3),
-                                        "table_tint": _r(table, 3)}
+                                        "table_texture": s.colours.table_texture, "table_tint": _r(table, 3)}
         if s.camera_pose:
             cams = {}
             for cam in range(m.ncam):

@@ -14,7 +14,7 @@ from sim.tabletop.reality import PROFILES, SHIFT_NAMES
 CTX = Context("pick_red", 55)
 OTHER = Context("pick_blue", 60)
 # Fields of the model a reality shift may touch: with `none` all equal the simulator's.
-MODEL_FIELDS = ("light_pos", "light_diffuse", "geom_rgba", "mat_rgba", "cam_pos", "cam_quat", "cam_fovy",
+MODEL_FIELDS = ("light_pos", "light_diffuse", "geom_rgba", "geom_matid", "mat_rgba", "cam_pos", "cam_quat", "cam_fovy",
                 "dof_damping", "geom_friction", "body_mass", "body_inertia")
 ACTIONS = np.array([[0.02, -0.01, -0.03, 0.0, 0.0, 0.1, 1.0]] * 4 + [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0]] * 4)
 
@@ -158,7 +158,7 @@ def test_each_shift_can_be_switched_on_alone(suite, nominal, shift):
     try:
         assert list(env.describe_reality()["shifts"]) == [shift]
         touched = {f for f in MODEL_FIELDS if not np.array_equal(getattr(env.model, f), getattr(nominal.model, f))}
-        expected = {"lighting": {"light_pos", "light_diffuse"}, "colours": {"geom_rgba", "mat_rgba"},
+        expected = {"lighting": {"light_pos", "light_diffuse"}, "colours": {"geom_rgba", "geom_matid", "mat_rgba"},
                     "camera_pose": {"cam_pos", "cam_quat"}, "gripper": {"dof_damping"},
                     "friction": {"geom_friction"}, "mass": {"body_mass", "body_inertia"}}.get(shift, set())
         assert touched == expected
