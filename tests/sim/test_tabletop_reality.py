@@ -100,6 +100,8 @@ def test_profile_applies_exactly_its_documented_shifts(suite, nominal, profile):
         assert abs(light["intensity_scale"] - 1) == pytest.approx(shifts.lighting.intensity)
         expected = np.clip(n.light_diffuse * light["intensity_scale"] * np.array(light["tints"]), 0, 1)
         assert np.allclose(m.light_diffuse, expected, atol=1e-3)
+        assert m.geom_matid[m.geom("table").id] == m.material(f"table{shifts.colours.table_texture}").id != \
+            n.geom_matid[n.geom("table").id]
         # 100 ms = one control period; 150 ms = one period + 12.5 -> 13 physics steps of 4 ms
         assert (applied["latency"]["steps"], applied["latency"]["substeps"]) == {"lab": (1, 0), "hard": (1, 13)}[profile]
         # The observation differs from the simulator's (appearance and proprio).
