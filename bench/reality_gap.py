@@ -99,18 +99,21 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     print(f"checkpoint {args.checkpoint}; {args.episodes} held-out contexts x {len(tasks)} tasks; T={args.temperature}",
           flush=True)
-    print(f"{'condition':<28} {'success':>7} {'+-se':>5} {'drop':>6}  " + "  ".join(f"{t:>9}" for t in tasks), flush=True)
+    header = f"{'condition':<28} {'success':>7} {'+-se':>5} {'drop':>6}  " + "  ".join(f"{t:>9}" for t in tasks)
+    print(header, flush=True)
     baseline = None
     for name, reality in rows:
         t0 = time.time()
-        table = evaluate_condition(args.checkpoint, qs["suite"], {**base, "reality": {**reality, "seed": args.reality_seed}},
-                                   tasks, args.episodes, args.temperature, args.seed, args.workers)
+        options = {**base, "reality": {**reality, "seed": args.reality_seed}}
+        table = evaluate_condition(args.checkpoint, qs["suite"], options, tasks, args.episodes, args.temperature,
+                                   args.seed, args.workers)
         se = standard_error(table)
         if name == "none":
             baseline = table["success_rate"]
         drop = "" if baseline is None else f"{baseline - table['success_rate']:+.2f}"
         per = "  ".join(f"{table['per_task'][t]['success_rate']:9.2f}" for t in tasks)
-        print(f"{name:<28} {table['success_rate']:7.2f} {se:5.2f} {drop:>6}  {per}   ({time.time() - t0:.0f} s)", flush=True)
+        rate = table["success_rate"]
+        print(f"{name:<28} {rate:7.2f} {se:5.2f} {drop:>6}  {per}   ({time.time() - t0:.0f} s)", flush=True)
         results.append({"condition": name, "reality": reality, "success_rate": table["success_rate"], "se": se,
                         "per_task": table["per_task"], "wall_s": round(time.time() - t0, 1)})
     if args.json:

@@ -314,7 +314,8 @@ class TabletopEnv(Env):
         return np.concatenate([d.site_xpos[self._tcp], quat_to_axis_angle(quat), [2.0 * opening - 1.0]]).astype(np.float32)
 
     def _proprio_only(self) -> Observation:
-        return Observation(images={}, proprio=self.reality.proprio(self._proprio()), instruction=self._task.instruction if self._task else "",
+        return Observation(images={}, proprio=self.reality.proprio(self._proprio()),
+                           instruction=self._task.instruction if self._task else "",
                            timestamp=float(self.data.time))
 
     def render(self, camera: str) -> np.ndarray:

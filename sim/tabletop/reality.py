@@ -230,7 +230,8 @@ class Reality:
         self.latency_steps, self.latency_substeps = divmod(total, substeps)
         if lat:
             self._applied["latency"] = {"latency_s": lat.latency_s, "steps": self.latency_steps,
-                                        "substeps": self.latency_substeps, "effective_s": round(total * physics_step, 6)}
+                                        "substeps": self.latency_substeps,
+                                        "effective_s": round(total * physics_step, 6)}
 
     @property
     def active(self) -> bool:
@@ -290,7 +291,8 @@ class Reality:
         if s.friction:
             for g in (*cube_geoms, *finger_geoms, table_geom):
                 m.geom_friction[g, 0] *= s.friction.scale
-            self._applied["friction"] = {"scale": s.friction.scale, "cube_sliding": _r(m.geom_friction[cube_geoms[0], 0])}
+            self._applied["friction"] = {"scale": s.friction.scale,
+                                         "cube_sliding": _r(m.geom_friction[cube_geoms[0], 0])}
         if s.mass:
             for b in cube_bodies:
                 m.body_mass[b] *= s.mass.scale

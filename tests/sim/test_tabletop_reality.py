@@ -78,9 +78,11 @@ def test_profile_applies_exactly_its_documented_shifts(suite, nominal, profile):
         assert list(applied) == [s for s in SHIFT_NAMES if getattr(shifts, s) is not None] == list(SHIFT_NAMES)
         # Camera pose: exactly the documented offset and rotation for every camera.
         for cam in range(m.ncam):
-            assert np.linalg.norm(m.cam_pos[cam] - n.cam_pos[cam]) * 1000 == pytest.approx(shifts.camera_pose.position_mm)
+            offset_mm = np.linalg.norm(m.cam_pos[cam] - n.cam_pos[cam]) * 1000
+            assert offset_mm == pytest.approx(shifts.camera_pose.position_mm)
             cos_half = abs(float(np.dot(m.cam_quat[cam], n.cam_quat[cam])))
-            assert np.degrees(2 * np.arccos(min(1.0, cos_half))) == pytest.approx(shifts.camera_pose.rotation_deg, abs=1e-4)
+            angle_deg = np.degrees(2 * np.arccos(min(1.0, cos_half)))
+            assert angle_deg == pytest.approx(shifts.camera_pose.rotation_deg, abs=1e-4)
         assert np.array_equal(m.cam_fovy, n.cam_fovy), "intrinsics are calibrated separately: unchanged"
         # Dynamics: the documented factors, nothing else.
         fingers = [m.joint(j).dofadr[0] for j in ("finger_left", "finger_right")]
@@ -103,7 +105,8 @@ def test_profile_applies_exactly_its_documented_shifts(suite, nominal, profile):
         assert m.geom_matid[m.geom("table").id] == m.material(f"table{shifts.colours.table_texture}").id != \
             n.geom_matid[n.geom("table").id]
         # 100 ms = one control period; 150 ms = one period + 12.5 -> 13 physics steps of 4 ms
-        assert (applied["latency"]["steps"], applied["latency"]["substeps"]) == {"lab": (1, 0), "hard": (1, 13)}[profile]
+        latency = (applied["latency"]["steps"], applied["latency"]["substeps"])
+        assert latency == {"lab": (1, 0), "hard": (1, 13)}[profile]
         # The observation differs from the simulator's (appearance and proprio).
         o_n, o_r = nominal.reset(CTX), env.reset(CTX)
         assert np.abs(o_r.images["agentview"].astype(int) - o_n.images["agentview"]).mean() > 3
@@ -210,7 +213,8 @@ def test_overrides_and_without(suite):
     ({"profile": "lab", "only": ["camera"]}, ["reality.only[0]", "'camera'", "'camera_pose'", "'proprio'"]),
     ({"profile": "lab", "without": ["blur"]}, ["reality.without[0]", "'blur'", "'image'"]),
     ({"profile": "lab", "overrides": {"cam": {}}}, ["'cam'", "'camera_pose'"]),
-    ({"profile": "lab", "overrides": {"latency": {"delay": 1}}}, ["overrides.latency", "delay: unknown field", "latency_s"]),
+    ({"profile": "lab", "overrides": {"latency": {"delay": 1}}},
+     ["overrides.latency", "delay: unknown field", "latency_s"]),
     ({"profile": "lab", "overrides": {"latency": {"latency_s": 2}}}, ["overrides.latency.latency_s: got 2", "0.5"]),
     ({"profil": "lab"}, ["profil"]),
 ])
