@@ -123,7 +123,9 @@ PROFILES: dict[str, RealityShifts] = {
         colours=ColourShift(cube_rgb=0.08, prop_rgb=0.15, table_rgb=0.25, table_texture=3),
         camera_pose=CameraPoseShift(position_mm=8.0, rotation_deg=2.0),
         image=ImageShift(noise_std=4.0, blur_sigma=0.5),
-        latency=LatencyShift(latency_s=0.1),
+        # Camera exposure + transport + inference + the arm's controller: 150 ms is the top of what labs measure
+        # (calibration/ latency); at 100 ms lab dropped 0.22 of the needed 0.25, at 150 ms 0.28 (docs/reality.md).
+        latency=LatencyShift(latency_s=0.15),
         gripper=GripperShift(speed=0.6),
         friction=FrictionShift(scale=0.7),
         mass=MassShift(scale=1.5),
@@ -136,7 +138,7 @@ PROFILES: dict[str, RealityShifts] = {
         colours=ColourShift(cube_rgb=0.12, prop_rgb=0.25, table_rgb=0.35, table_texture=3),
         camera_pose=CameraPoseShift(position_mm=15.0, rotation_deg=4.0),
         image=ImageShift(noise_std=8.0, blur_sigma=0.9),
-        latency=LatencyShift(latency_s=0.15),
+        latency=LatencyShift(latency_s=0.2),  # beyond a tuned lab: a slow driver or a loaded workstation
         gripper=GripperShift(speed=0.4),
         friction=FrictionShift(scale=0.5),
         mass=MassShift(scale=2.0),

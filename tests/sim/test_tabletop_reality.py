@@ -104,9 +104,9 @@ def test_profile_applies_exactly_its_documented_shifts(suite, nominal, profile):
         assert np.allclose(m.light_diffuse, expected, atol=1e-3)
         assert m.geom_matid[m.geom("table").id] == m.material(f"table{shifts.colours.table_texture}").id != \
             n.geom_matid[n.geom("table").id]
-        # 100 ms = one control period; 150 ms = one period + 12.5 -> 13 physics steps of 4 ms
+        # 150 ms = one control period + 12.5 -> 13 physics steps of 4 ms; 200 ms = two periods
         latency = (applied["latency"]["steps"], applied["latency"]["substeps"])
-        assert latency == {"lab": (1, 0), "hard": (1, 13)}[profile]
+        assert latency == {"lab": (1, 13), "hard": (2, 0)}[profile]
         # The observation differs from the simulator's (appearance and proprio).
         o_n, o_r = nominal.reset(CTX), env.reset(CTX)
         assert np.abs(o_r.images["agentview"].astype(int) - o_n.images["agentview"]).mean() > 3
@@ -116,7 +116,8 @@ def test_profile_applies_exactly_its_documented_shifts(suite, nominal, profile):
 
 
 def test_latency_holds_the_first_command_and_proprio_carries_the_bias(suite, nominal):
-    env = suite.make_env(reality={"profile": "lab", "only": ["latency", "proprio"]})
+    env = suite.make_env(reality={"profile": "lab", "only": ["latency", "proprio"],
+                                  "overrides": {"latency": {"latency_s": 0.1}}})  # one whole control period
     try:
         nominal.reset(CTX)
         env.reset(CTX)
