@@ -15,7 +15,7 @@ task, with its standard error (binomial, per task), and the drop from `none`. Th
         --suite-option spec=tabletop_64 --suite-option layout_jitter=0.01 --suite-option gripper_jitter=0.01 \\
         --suite-option max_steps=40 --suite-option reality.profile=lab --suite-option 'reality.only=[camera_pose]'
 
-    .venv/bin/python bench/reality_gap.py --checkpoint runs/quickstart/loop/policy     # ~10 min on 2 cores
+    .venv/bin/python bench/reality_gap.py --checkpoint runs/quickstart/loop/policy     # ~2 min on 2 cores (--without: ~4)
     .venv/bin/python bench/reality_gap.py --only none lab --episodes 20                 # quick look
 """
 
