@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from robot_rl.config import StrictConfig
 from sim.tabletop.randomization import DomainRandomization
+from sim.tabletop.reality import RealityConfig
 
 Vec3 = tuple[float, float, float]
 
@@ -44,6 +45,8 @@ class TabletopConfig(StrictConfig):
     shadows: bool = False  # shadows cost ~5x render time on CPU
     cameras: dict[str, CameraPose] = Field(default_factory=dict)
     randomization: DomainRandomization = DomainRandomization()
+    reality: RealityConfig = Field(default_factory=RealityConfig,
+                                   description="a fixed lab-like shift away from this simulator (sim/tabletop/reality.py)")
     settle_steps: int = Field(default=20, ge=0, le=1000)  # physics steps run after placing objects on reset
     layout_jitter: float | None = Field(
         default=None, ge=0.0, le=0.1,

@@ -28,6 +28,7 @@ from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.spec import EmbodimentSpec
 from sim.tabletop.config import CameraPose, TabletopConfig
 from sim.tabletop.randomization import SceneRandomizer
+from sim.tabletop.reality import Reality
 from sim.tabletop.rotations import axis_angle_to_quat, lookat_quat, quat_mul, quat_to_axis_angle, quat_to_mat
 from sim.tabletop.scene import (
     AGENTVIEW_LOOKAT,
@@ -93,6 +94,19 @@ class TabletopEnv(Env):
         # Free the GL contexts when the env is collected or at interpreter exit, while EGL is still
         # loaded (mujoco.Renderer.__del__ during shutdown prints EGL errors otherwise).
         self._finalizer = weakref.finalize(self, _close_renderers, self._renderers)
+        # The lab's fixed shift goes into the model first: randomization's nominal snapshot is then the lab.
+        self.reality = Reality(self.config.reality, period, self.substeps)
+        m = self.model
+        self.reality.apply_to_model(m, list(self._cube_geom.values()), [m.body(f"{c}_cube").id for c in CUBE_COLOURS],
+                                    self._prop_mats, self._table_geom, self._table_mats, sorted(self._finger_geoms),
+                                    [m.joint(n).dofadr[0] for n in ("finger_left", "finger_right")])
+        if self.reality.shifts.mass is not None:
+            # Masses feed constants MuJoCo derives at compile time (subtree masses, the inverse weights the
+            # contact solver scales its softness by): stale ones made pushed cubes blow up (NaN warnings).
+            mujoco.mj_setConst(m, self.data)
+        if self.reality.active:
+            log.info("reality profile %r (seed %d) applied: %s", self.config.reality.profile, self.config.reality.seed,
+                     self.reality.describe())
         self.randomizer = SceneRandomizer(self.model, self.config.randomization, list(self._cube_geom.values()),
                                           self._prop_mats, self._table_geom, self._table_mats)
         self._scene_cache: dict[Context, Any] = {}
@@ -178,6 +192,7 @@ class TabletopEnv(Env):
         m, d = self.model, self.data
 
         self.randomizer.reset()  # nominal scene, then this episode's draws if randomization is on
+        self.reality.reset(task.name, context.init_id)
 
         mujoco.mj_resetData(m, d)
         for colour, (x, y, yaw) in scene.cubes.items():
@@ -220,8 +235,8 @@ class TabletopEnv(Env):
         clipped = np.clip(a, self._low, self._high)
         hold = np.zeros_like(clipped)
         hold[6] = self._gripper_command()
-        applied = self.randomizer.action(clipped, self._low, self._high, hold)
-        self._apply(applied)
+        applied = self.reality.action(self.randomizer.action(clipped, self._low, self._high, hold), hold)
+        self._apply(applied, delay=self.reality.latency_substeps)
         self._t += 1
         success = is_success(self._task, self.privileged_state())
         timeout = self._t >= self.max_steps
@@ -254,8 +269,11 @@ class TabletopEnv(Env):
         """Gripper frame origin that puts the end-effector point at ``tcp_pos`` with orientation ``quat``."""
         return tcp_pos - quat_to_mat(quat) @ np.array([0.0, 0.0, TCP_OFFSET])
 
-    def _apply(self, a: np.ndarray) -> None:
+    def _apply(self, a: np.ndarray, delay: int = 0) -> None:
+        """Drive the hand by ``a`` for one period; the command acts ``delay`` physics steps into it (latency)."""
         m, d = self.model, self.data
+        if delay:  # the command has not arrived yet: the previous target holds
+            mujoco.mj_step(m, d, nstep=delay)
         measured = d.site_xpos[self._tcp].copy()
         target = self._target_pos + a[:3]
         lead = target - measured
@@ -273,7 +291,8 @@ class TabletopEnv(Env):
         end_pos = self._body_pos_for(target, quat)
         if np.dot(start_quat, quat) < 0:
             quat = -quat
-        ramp = max(1, int(self.substeps * RAMP_FRACTION))
+        # A command arriving late in the period ramps over what is left of it (reality latency only).
+        ramp = max(1, min(int(self.substeps * RAMP_FRACTION), self.substeps - delay))
         s = (np.arange(1, ramp + 1) / ramp)[:, None]  # (ramp, 1) interpolation fractions
         positions = start_pos + s * (end_pos - start_pos)  # (ramp, 3)
         quats = (1 - s) * start_quat + s * quat  # (ramp, 4): normalised lerp, fine for steps <= 0.5 rad
@@ -282,8 +301,8 @@ class TabletopEnv(Env):
             d.mocap_pos[mocap] = positions[i]
             d.mocap_quat[mocap] = quats[i]
             mujoco.mj_step(m, d)
-        if self.substeps > ramp:  # the target holds still for the rest of the period
-            mujoco.mj_step(m, d, nstep=self.substeps - ramp)
+        if self.substeps > delay + ramp:  # the target holds still for the rest of the period
+            mujoco.mj_step(m, d, nstep=self.substeps - delay - ramp)
         self._target_pos, self._target_quat = target, quat
 
     # ---- observations and state ----------------------------------------------------------------
@@ -295,7 +314,8 @@ class TabletopEnv(Env):
         return np.concatenate([d.site_xpos[self._tcp], quat_to_axis_angle(quat), [2.0 * opening - 1.0]]).astype(np.float32)
 
     def _proprio_only(self) -> Observation:
-        return Observation(images={}, proprio=self._proprio(), instruction=self._task.instruction if self._task else "",
+        return Observation(images={}, proprio=self.reality.proprio(self._proprio()),
+                           instruction=self._task.instruction if self._task else "",
                            timestamp=float(self.data.time))
 
     def render(self, camera: str) -> np.ndarray:
@@ -305,13 +325,52 @@ class TabletopEnv(Env):
         renderer.update_scene(self.data, camera=self._cam_ids[camera])
         return renderer.render()
 
+    def render_frame(self, camera: str, height: int, width: int) -> np.ndarray:
+        """One camera as a real driver would stream it: uint8 (height, width, 3), e.g. 480 x 640.
+
+        The field of view is widened so that the policy path's fit (centre crop to the spec aspect,
+        then area resize: robot_rl/robot/image_fit.py) shows what :meth:`observation` shows. The
+        reality profile's sensor noise and blur are applied at the driver's size, scaled so that
+        after the fit they match those of :meth:`observation`.
+        """
+        cam = self.spec.camera(camera)
+        off = self.model.vis.global_
+        if height > off.offheight or width > off.offwidth:
+            raise ConfigError(f"render_frame: {width}x{height} is larger than the offscreen buffer "
+                              f"{off.offwidth}x{off.offheight}")
+        key = ("frame", height, width)
+        if key not in self._renderers:
+            r = mujoco.Renderer(self.model, height, width)
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.config.shadows
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+            r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
+            self._renderers[key] = r
+        cid = self._cam_ids[camera]
+        fovy = float(self.model.cam_fovy[cid])
+        # The crop keeps the full height when the frame is wider than the spec aspect; otherwise it keeps
+        # width / spec aspect rows, and the vertical field of view must grow by height / those rows.
+        crop_rows = min(height, width * cam.height / cam.width)
+        wide = 2 * np.degrees(np.arctan(np.tan(np.radians(fovy) / 2) * height / crop_rows))
+        self.model.cam_fovy[cid] = wide
+        try:
+            renderer = self._renderers[key]
+            renderer.update_scene(self.data, camera=cid)
+            img = renderer.render()
+        finally:
+            self.model.cam_fovy[cid] = fovy
+        return self.reality.image(img, scale=crop_rows / cam.height)
+
     def observation(self) -> Observation:
         """The observation of the current scene, with every spec camera rendered."""
         obs = self._proprio_only()
         for cam in self.spec.camera_names:
             img = self.render(cam)
-            obs.images[cam] = self.randomizer.image(img)
+            obs.images[cam] = self.randomizer.image(self.reality.image(img))
         return obs
+
+    def describe_reality(self) -> dict[str, Any]:
+        """Every reality shift this env applies, with its drawn values (``{"profile", "seed", "shifts"}``)."""
+        return self.reality.describe()
 
     def privileged_state(self) -> dict[str, Any]:
         """Simulator ground truth for success predicates and scripted experts (not for policies)."""
