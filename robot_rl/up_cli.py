@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 from robot_rl.config import parse_yaml
@@ -135,13 +135,18 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
     return sets
 
 
-def _up(args: argparse.Namespace) -> int:
-    path = find_graph(args.graph)
+def resolve_graph(name: str, profile: str | None, sets: list[str]) -> tuple[Path, GraphConfig, dict[str, Any]]:
+    """(graph file, graph with the robot profile and ``--set`` overrides applied, validated node configs)."""
+    path = find_graph(name)
     graph = load_graph(path)
-    if args.profile or graph.profiles:
-        graph = apply_profile(graph, path.parent, args.profile or "default")
-    graph = apply_overrides(graph, _parse_sets(args.set))
-    configs = validate_graph(graph, path.parent, NODE_CONFIGS)
+    if profile or graph.profiles:
+        graph = apply_profile(graph, path.parent, profile or "default")
+    graph = apply_overrides(graph, _parse_sets(sets))
+    return path, graph, validate_graph(graph, path.parent, NODE_CONFIGS)
+
+
+def _up(args: argparse.Namespace) -> int:
+    path, graph, configs = resolve_graph(args.graph, args.profile, args.set)
     findings = check_graph([NodeInfo(n.name, n.executable, configs[n.name]) for n in graph.nodes])
     errors = [f for f in findings if f.level == "error"]
     if args.check:

@@ -15,11 +15,10 @@ import os
 import sys
 import time
 
-from robot_rl.ros_config import NODE_CONFIGS, topics
-from robot_rl.ros_config.graph import apply_overrides, apply_profile, load_graph, validate_graph
+from robot_rl.ros_config import topics
 from robot_rl.ros_config.graph_check import RunningGraph, check_running
 from robot_rl.spec import load_spec
-from robot_rl.up_cli import _parse_sets, find_graph
+from robot_rl.up_cli import resolve_graph
 
 
 def gather(domain_id: int | None, image_topics: list[str], joint_states_topic: str, wait_s: float) -> RunningGraph:
@@ -67,12 +66,7 @@ def gather(domain_id: int | None, image_topics: list[str], joint_states_topic: s
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    path = find_graph(args.graph)
-    graph = load_graph(path)
-    if args.profile or graph.profiles:
-        graph = apply_profile(graph, path.parent, args.profile or "default")
-    graph = apply_overrides(graph, _parse_sets(args.set))
-    configs = validate_graph(graph, path.parent, NODE_CONFIGS)
+    path, graph, configs = resolve_graph(args.graph, args.profile, args.set)
     policy = next((configs[n.name] for n in graph.nodes if n.executable == "policy_node"), None)
     if policy is None:
         print(f"robot-rl doctor: {path} has no policy_node to check against", file=sys.stderr)
