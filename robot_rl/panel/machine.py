@@ -48,6 +48,7 @@ from robot_rl.env import Context
 from robot_rl.errors import ConfigError
 from robot_rl.panel.commands import PanelCommand, PanelError
 from robot_rl.panel.records import USABLE, Episode, Label, Outputs
+from robot_rl.panel.proposal import Proposal
 from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
 from robot_rl.ros_config.hw_schedule import HwGroup, HwRequest, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
@@ -112,6 +113,7 @@ class PanelMachine:
         self._own: OrderedDict[tuple[str, str], None] = OrderedDict()  # (event, episode_id) we published
         self._local_index = 0                        # without a schedule: index into config.contexts
         self._local_group = 1                        # ... and the number in the made-up group id
+        self.proposal: Proposal | None = None        # the detector's latest verdict on the active episode
 
     # ---- commands ---------------------------------------------------------------------------
 
@@ -177,6 +179,7 @@ class PanelMachine:
                               operator, target.rollout, target.group_size, target.context_index, target.contexts,
                               ack_due=now + self.config.ack_timeout_s)
         self.last_refused = None
+        self.proposal = None
         self._remember_own("start", episode_id)
         out.events.append(event)
         return out
@@ -187,7 +190,38 @@ class PanelMachine:
     _cmd_failure = _cmd_success
     _cmd_abort = _cmd_success
 
-    def _label(self, label: str, operator: str, now: float) -> Outputs:
+    def _cmd_accept(self, _cmd: PanelCommand, operator: str, now: float) -> Outputs:
+        if self.pending is not None:
+            left = max(0.0, (self.pending.pending_until or now) - now)
+            raise PanelError(f"episode '{self.pending.episode.episode_id}' is already labelled "
+                             f"{self.pending.label} (undo it within {left:.1f} s to change it)")
+        if self.active is None:
+            raise PanelError(self._no_episode("accept"))
+        prop = self._current_proposal()
+        if prop is None:
+            raise PanelError("accept: no detector proposal for the running episode (no detector loaded, or it has "
+                             "not seen a frame yet); label it with success/failure")
+        if prop.label == "unsure":
+            raise PanelError(f"accept: the detector is unsure (p {prop.p:.2f}, confidence {prop.confidence:.2f} "
+                             f"below its threshold {prop.threshold:.2f}); label it with success/failure")
+        return self._label(prop.label, operator, now, source="detector_confirmed")
+
+    def on_detector(self, proposal: Proposal) -> None:
+        """The detector's latest verdict; kept only if it is about the running episode (stale ones are dropped)."""
+        if self.active is None or proposal.episode_id != self.active.episode_id:
+            return
+        old = self.proposal
+        self.proposal = proposal
+        if old is None or old.label != proposal.label or abs(old.p - proposal.p) >= 0.005:
+            self.revision += 1  # pages redraw only when what they show changes
+
+    def _current_proposal(self) -> Proposal | None:
+        prop = self.proposal
+        if prop is None or self.active is None or prop.episode_id != self.active.episode_id:
+            return None
+        return prop
+
+    def _label(self, label: str, operator: str, now: float, source: str = "operator") -> Outputs:
         if self.pending is not None:
             left = max(0.0, (self.pending.pending_until or now) - now)
             raise PanelError(f"episode '{self.pending.episode.episode_id}' is already labelled "
@@ -196,8 +230,12 @@ class PanelMachine:
             raise PanelError(self._no_episode(label))
         if label in USABLE and not self.active.recording:
             raise PanelError(self._not_recording(self.active, label))
-        lbl = Label(self.active, label, operator, now)
+        prop = self._current_proposal()
+        # A plain operator label still records what the detector said, so disagreements can be counted.
+        lbl = Label(self.active, label, operator, now, source=source,
+                    detector_p=prop.p if prop is not None and label in USABLE else None)
         self.active = None
+        self.proposal = None
         self.last_label = lbl
         if self.config.undo_window_s > 0:
             lbl.pending_until = now + self.config.undo_window_s
@@ -459,7 +497,9 @@ class PanelMachine:
         published = max(lbl.stamp, lbl.pending_until or lbl.stamp)  # at most the end of its undo window
         lbl.pending_until = None
         event = EpisodeEvent(event=lbl.label, episode_id=ep.episode_id, context_id=ep.context_id,
-                             group_id=ep.group_id, label_source="operator", operator=lbl.operator,
+                             group_id=ep.group_id, operator=lbl.operator, detector_p=lbl.detector_p,
+                             label_source=lbl.source if lbl.source in ("operator", "detector_confirmed",
+                                                                       "detector") else "operator",
                              timeout=lbl.timeout, stamp=max(lbl.stamp, 0.0), note=lbl.note)
         if lbl.label in USABLE:
             self._count_usable(ep.group_id, published)
@@ -526,6 +566,8 @@ class PanelMachine:
                            instruction=ep.instruction, started_at=ep.started_at,
                            elapsed_s=round(max(0.0, now - ep.started_at), 3), own=ep.own, rollout=ep.rollout or None,
                            ack=ep.ack, ack_reason=ep.ack_reason, recording=ep.recording)
+        prop = self._current_proposal()
+        episode["detector"] = prop.to_dict() if prop is not None else None
         refused = None
         if self.last_refused is not None:
             rep, reason = self.last_refused
@@ -536,6 +578,7 @@ class PanelMachine:
             lbl = self.last_label
             last = {"episode_id": lbl.episode.episode_id, "label": lbl.label, "timeout": lbl.timeout,
                     "operator": lbl.operator, "label_source": lbl.source, "stamp": lbl.stamp,
+                    "detector_p": lbl.detector_p,
                     "pending": lbl.pending_until is not None, "undo_until": lbl.pending_until}
         context_id, instruction = self.shown_context(now)
         return {
