@@ -60,6 +60,10 @@ class LabelNodeConfig(StrictConfig):
                                              "accepted for an episode policy_node has not confirmed recording")
     group_size: int = Field(default=1, ge=1, le=1024,
                             description="without a schedule: usable rollouts per context before the next one")
+    detector: str = Field(default="", description="success detector directory (`robot-rl detector train --out`): "
+                          "the page shows its live proposal for the running episode and A accepts it; empty = none")
+    detector_rate_hz: float = Field(default=2.0, gt=0.0, le=30.0,
+                                    description="at most this many detector verdicts per second (own thread)")
     heartbeat_rate_hz: float = Field(default=10.0, ge=5.0, le=100.0,
                                      description="panel heartbeat rate (the executor may watch it)")
     heartbeat_requires_page: bool = Field(default=False,
