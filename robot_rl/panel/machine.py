@@ -48,7 +48,7 @@ from robot_rl.env import Context
 from robot_rl.errors import ConfigError
 from robot_rl.panel.commands import PanelCommand, PanelError
 from robot_rl.panel.records import USABLE, Episode, Label, Outputs
-from robot_rl.panel.proposal import Proposal
+from robot_rl.panel.proposal import Proposal, is_spot_check
 from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
 from robot_rl.ros_config.hw_schedule import HwGroup, HwRequest, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
@@ -114,6 +114,11 @@ class PanelMachine:
         self._local_index = 0                        # without a schedule: index into config.contexts
         self._local_group = 1                        # ... and the number in the made-up group id
         self.proposal: Proposal | None = None        # the detector's latest verdict on the active episode
+        self._confident_streak = 0                   # consecutive confident success verdicts (automatic mode)
+        # Automatic mode's record: labels it gave, spot checks sent to the operator, and operator labels
+        # that disagreed with a confident proposal (all of them, spot checks included).
+        self.auto_stats: Counter[str] = Counter()
+        self._overruled: set[str] = set()            # episodes whose automatic label the operator undid
 
     # ---- commands ---------------------------------------------------------------------------
 
@@ -180,6 +185,7 @@ class PanelMachine:
                               ack_due=now + self.config.ack_timeout_s)
         self.last_refused = None
         self.proposal = None
+        self._confident_streak = 0
         self._remember_own("start", episode_id)
         out.events.append(event)
         return out
@@ -206,14 +212,36 @@ class PanelMachine:
                              f"below its threshold {prop.threshold:.2f}); label it with success/failure")
         return self._label(prop.label, operator, now, source="detector_confirmed")
 
-    def on_detector(self, proposal: Proposal) -> None:
-        """The detector's latest verdict; kept only if it is about the running episode (stale ones are dropped)."""
+    def on_detector(self, proposal: Proposal, now: float | None = None) -> Outputs:
+        """The detector's latest verdict; kept only if it is about the running episode (stale ones are dropped).
+
+        In automatic mode (``auto_label``) ``auto_confirm_verdicts`` consecutive confident success
+        verdicts label a recording episode success by themselves (source ``detector``; held for the
+        undo window like any label), unless the episode is a spot check (``spot_check_share``): then
+        the page asks the operator, who labels it with Y/N/D as usual.
+        """
         if self.active is None or proposal.episode_id != self.active.episode_id:
-            return
+            return Outputs()
         old = self.proposal
         self.proposal = proposal
         if old is None or old.label != proposal.label or abs(old.p - proposal.p) >= 0.005:
             self.revision += 1  # pages redraw only when what they show changes
+        self._confident_streak = self._confident_streak + 1 if proposal.label == "success" else 0
+        cfg = self.config
+        if not cfg.auto_label or self.pending is not None or not self.active.recording \
+                or self._confident_streak < cfg.auto_confirm_verdicts:
+            return Outputs()
+        if self.spot_check or self.active.episode_id in self._overruled:
+            return Outputs()
+        self.auto_stats["auto_labelled"] += 1
+        self.revision += 1
+        return self._label("success", "", proposal.stamp if now is None else now, source="detector")
+
+    @property
+    def spot_check(self) -> bool:
+        """Automatic mode sends the running episode's proposal to the operator (a spot check)."""
+        return (self.config.auto_label and self.active is not None
+                and is_spot_check(self.active.episode_id, self.config.spot_check_share))
 
     def _current_proposal(self) -> Proposal | None:
         prop = self.proposal
@@ -231,11 +259,21 @@ class PanelMachine:
         if label in USABLE and not self.active.recording:
             raise PanelError(self._not_recording(self.active, label))
         prop = self._current_proposal()
+        if source == "operator" and prop is not None and prop.label != "unsure" and label in USABLE:
+            if self.spot_check:
+                self.auto_stats["spot_checks"] += 1
+            if label != prop.label:
+                self.auto_stats["disagreements"] += 1
+                if self.spot_check:
+                    self.auto_stats["spot_check_disagreements"] += 1
+        elif source == "detector_confirmed" and self.spot_check:
+            self.auto_stats["spot_checks"] += 1
         # A plain operator label still records what the detector said, so disagreements can be counted.
         lbl = Label(self.active, label, operator, now, source=source,
                     detector_p=prop.p if prop is not None and label in USABLE else None)
         self.active = None
         self.proposal = None
+        self._confident_streak = 0
         self.last_label = lbl
         if self.config.undo_window_s > 0:
             lbl.pending_until = now + self.config.undo_window_s
@@ -278,6 +316,10 @@ class PanelMachine:
                 raise PanelError(f"too late to undo the {last.label} of episode '{last.episode.episode_id}': it is "
                                  f"published (undo works for {self.config.undo_window_s:g} s after a label)")
             raise PanelError("nothing to undo")
+        if self.pending.source == "detector":
+            # The operator overruled an automatic label: the episode is theirs to label from now on.
+            self._overruled.add(self.pending.episode.episode_id)
+            self.auto_stats["auto_undone"] += 1
         self.active = self.pending.episode
         self.pending = None
         self.last_label = None
@@ -336,7 +378,9 @@ class PanelMachine:
         limit = self.config.time_limit_s
         if self.active is not None and self.active.own and limit > 0 and now - self.active.started_at >= limit:
             if self.active.recording:
-                lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+                prop = self._current_proposal()
+                lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit",
+                            detector_p=prop.p if prop is not None else None)
             else:  # not in the buffer: a usable failure would be counted for a rollout nobody recorded
                 lbl = Label(self.active, "abort", self.active.operator, now, note="time limit, not recorded")
             self.active = None
@@ -568,6 +612,7 @@ class PanelMachine:
                            ack=ep.ack, ack_reason=ep.ack_reason, recording=ep.recording)
         prop = self._current_proposal()
         episode["detector"] = prop.to_dict() if prop is not None else None
+        episode["spot_check"] = self.spot_check
         refused = None
         if self.last_refused is not None:
             rep, reason = self.last_refused
@@ -598,4 +643,6 @@ class PanelMachine:
             "error": self.error,
             "operator": self.operator,
             "undo_window_s": self.config.undo_window_s,
+            "auto": {"enabled": self.config.auto_label, **{k: self.auto_stats[k] for k in (
+                "auto_labelled", "auto_undone", "spot_checks", "disagreements", "spot_check_disagreements")}},
         }

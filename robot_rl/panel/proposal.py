@@ -8,6 +8,7 @@ the threshold: the detector abstains and only the operator can label). Pure: no 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -51,3 +52,14 @@ def make_proposal(episode_id: str, p: float, threshold: float, stamp: float) -> 
         raise ValueError(f"detector threshold: got {threshold!r}; expected a confidence threshold >= 0.5 "
                          "(above 1 = always abstain)")
     return Proposal(episode_id, float(p), float(threshold), float(stamp))
+
+
+def is_spot_check(episode_id: str, share: float) -> bool:
+    """Whether automatic mode still sends ``episode_id``'s confident proposal to the operator.
+
+    A hash of the episode id, uniform in [0, 1), below ``share``: about that share of episodes, the
+    same decision on every call and every machine (no hidden random state to replay), and
+    independent of the proposal, so spot checks measure the detector where it labels by itself.
+    """
+    digest = hashlib.sha256(episode_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < share

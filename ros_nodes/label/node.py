@@ -164,9 +164,16 @@ class LabelNode(Node):
                     self.stats["detector_verdicts"] += 1
                     with self._lock:
                         before = self.machine.revision
-                        self.machine.on_detector(make_proposal(score.episode_id, score.p, score.threshold,
-                                                               self._now()))
+                        autos = self.machine.auto_stats["auto_labelled"]
+                        now = self._now()
+                        out = self.machine.on_detector(make_proposal(score.episode_id, score.p, score.threshold,
+                                                                     now), now)
+                        self._emit(out, now)  # automatic mode: a label with no undo window is published at once
                         changed = self.machine.revision != before
+                        auto = self.machine.auto_stats["auto_labelled"] != autos
+                    if auto:
+                        self.get_logger().info(f"automatic label: success for '{score.episode_id}' "
+                                               f"(p {score.p:.3f}; U undoes it)")
                     if changed:
                         self.server.notify()
             self._det_stop.wait(max(0.0, period - (time.monotonic() - t0)))
@@ -374,6 +381,9 @@ class LabelNode(Node):
                                          "estop": m.estop, "operator": m.operator, "error": m.error,
                                          "schedule": "yes" if m.schedule is not None else "no"}
         values.update(dict(self.stats))
+        if self.cfg.auto_label:
+            values.update({f"auto_{k}" if not k.startswith("auto_") else k: v
+                           for k, v in self.machine.auto_stats.items()})
         if self.det_latency:
             values["detector_latency_p99_ms"] = round(1000 * float(sorted(self.det_latency)[
                 min(len(self.det_latency) - 1, int(0.99 * len(self.det_latency)))]), 1)

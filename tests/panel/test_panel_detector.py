@@ -94,3 +94,69 @@ def test_episode_event_detector_fields_are_validated():
         data = {"event": "success", "episode_id": "e", **bad}
         with pytest.raises(ConfigError, match=match):
             parse_episode_event(__import__("json").dumps(data))
+
+
+# ---- automatic mode -------------------------------------------------------------------------------
+
+def _auto(**cfg):
+    return machine(detector="/some/detector", auto_label=True, **cfg)
+
+
+def test_auto_mode_needs_a_detector():
+    from robot_rl.ros_config.label import LabelNodeConfig
+    with pytest.raises(ValueError, match="auto_label: true needs a detector"):
+        LabelNodeConfig(auto_label=True)
+
+
+def test_spot_checks_are_a_stable_share_of_episode_ids():
+    from robot_rl.panel.proposal import is_spot_check
+    ids = [f"g{i}-1-{i:06x}" for i in range(4000)]
+    share = sum(is_spot_check(e, 0.25) for e in ids) / len(ids)
+    assert 0.22 < share < 0.28
+    assert [is_spot_check(e, 0.25) for e in ids[:50]] == [is_spot_check(e, 0.25) for e in ids[:50]]
+    assert not any(is_spot_check(e, 0.0) for e in ids) and all(is_spot_check(e, 1.0) for e in ids)
+
+
+def test_confident_successes_label_themselves_after_the_confirm_streak():
+    m = _auto(undo_window_s=0.0, spot_check_share=0.0, auto_confirm_verdicts=2)
+    eid = _running(m)
+    assert not m.on_detector(make_proposal(eid, 0.97, 0.9, 1.0), 1.0)      # one verdict is not enough
+    assert not m.on_detector(make_proposal(eid, 0.5, 0.9, 1.5), 1.5)       # unsure breaks the streak
+    assert not m.on_detector(make_proposal(eid, 0.97, 0.9, 2.0), 2.0)
+    (end,) = m.on_detector(make_proposal(eid, 0.98, 0.9, 2.5), 2.5).events
+    assert (end.event, end.label_source, end.detector_p, end.stamp) == ("success", "detector", 0.98, 2.5)
+    assert m.active is None and m.snapshot(3.0)["auto"]["auto_labelled"] == 1
+    # Confident failures never end an episode early: the operator or the time limit does.
+    eid = _running(m, 4.0)
+    for t in (5.0, 6.0, 7.0):
+        assert not m.on_detector(make_proposal(eid, 0.01, 0.9, t), t)
+    assert m.active is not None
+
+
+def test_an_undone_automatic_label_leaves_the_episode_to_the_operator():
+    m = _auto(undo_window_s=3.0, spot_check_share=0.0, auto_confirm_verdicts=1)
+    eid = _running(m)
+    assert not m.on_detector(make_proposal(eid, 0.99, 0.9, 1.0), 1.0)  # held for the undo window
+    assert m.pending is not None and m.pending.source == "detector"
+    cmd(m, "undo", 2.0)
+    assert not m.on_detector(make_proposal(eid, 0.99, 0.9, 3.0), 3.0)  # no second automatic label
+    assert m.active is not None and m.snapshot(3.0)["auto"]["auto_undone"] == 1
+    (end,) = [e for e in cmd(m, "failure", 4.0).events] or m.tick(7.0).events
+    assert (end.label_source, end.detector_p) == ("operator", 0.99)
+    assert m.snapshot(8.0)["auto"]["disagreements"] == 1
+
+
+def test_spot_checks_wait_for_the_operator_and_count_disagreements():
+    m = _auto(undo_window_s=0.0, spot_check_share=1.0, auto_confirm_verdicts=1)
+    eid = _running(m)
+    assert m.snapshot(0.5)["episode"]["spot_check"] is True
+    assert not m.on_detector(make_proposal(eid, 0.99, 0.9, 1.0), 1.0)  # a spot check: not labelled
+    (end,) = cmd(m, "failure", 2.0).events                              # the operator disagrees
+    assert (end.label_source, end.detector_p) == ("operator", 0.99)
+    eid = _running(m, 3.0)
+    m.on_detector(make_proposal(eid, 0.99, 0.9, 4.0), 4.0)
+    (end,) = cmd(m, "accept", 5.0).events                               # ... and agrees with the next
+    assert end.label_source == "detector_confirmed"
+    auto = m.snapshot(6.0)["auto"]
+    assert auto == {"enabled": True, "auto_labelled": 0, "auto_undone": 0, "spot_checks": 2, "disagreements": 1,
+                    "spot_check_disagreements": 1}
