@@ -2,8 +2,9 @@
 test_panel_sim_labelling (sim_robot_node waiting for the panel, policy_node recording into a fresh
 buffer, action_executor, success_label_node) with a detector built in the test with robot_rl.detector.
 While the episode records, the page shows the detector's proposal and confidence; D accepts it, and the
-buffer row has label_source detector_confirmed and the detector's probability. A plain Y label keeps
-source operator and still records the probability."""
+buffer row has label_source detector_confirmed and the detector's probability. A plain N label keeps
+source operator and still records the probability. In automatic mode a confident success labels
+itself (source detector) after one Start."""
 
 from __future__ import annotations
 
@@ -107,6 +108,32 @@ def test_the_operator_accepts_the_detector_proposal_with_one_key(rig):
     assert verify(rig.buffer) == []
     diag = rig.diag["success_label_node"]
     assert int(diag["detector_verdicts"]) >= 2 and float(diag["detector_latency_p99_ms"]) > 0
+
+
+def test_automatic_mode_labels_a_confident_success_by_itself(rig):
+    """The label node restarted with auto_label (no spot checks, no undo window): Start is the only press."""
+    page = rig.page
+    assert rig.procs["success_label_node"].stop() == 0
+    rig.diag.pop("success_label_node", None)
+    params = _params("label.yaml", "success_label_node", port=rig.port, token=TOKEN, spec=SPEC, undo_window_s=0.0,
+                     time_limit_s=0.0, jpeg_rate_hz=5.0, contexts=["pick_red/0", "pick_blue/1"], group_size=1,
+                     instructions=[f"{k}={v}" for k, v in INSTRUCTIONS.items()],
+                     detector=str(rig.tmp / "detector"), detector_rate_hz=4.0, auto_label=True,
+                     auto_confirm_verdicts=2, spot_check_share=0.0)
+    rig.start("success_label_node", params)
+    rig.spin_until(lambda: "success_label_node" in rig.diag, 60, "the restarted panel's diagnostics")
+    wait_until(lambda: page.inner_text("[data-testid=conn]") == "connected", 20, "the page reconnecting", rig.logs)
+    n = len(rig.rows(2))
+    page.keyboard.press("s")
+    rows = rig.rows(n + 1)
+    row = rows[n]
+    assert (row["reward"], row["label_source"], row["operator"], row["status"]) == (1, "detector", "", "ok")
+    assert row["detector_p"] == pytest.approx(P, abs=1e-4)
+    wait_until(lambda: last_label(page).startswith("success · ") and "detector" in last_label(page), 10,
+               "the automatic label on the page", rig.logs)
+    rig.spin_until(lambda: rig.diag.get("success_label_node", {}).get("auto_labelled") == "1", 10,
+                   "the automatic label counted in the diagnostics")
+    assert verify(rig.buffer) == []
 
 
 def test_the_panel_with_a_detector_shuts_down_cleanly(rig):
