@@ -135,6 +135,10 @@ function renderDetector(det) {
   el.dataset.proposal = det ? det.proposal : "none";
   el.className = det ? (det.proposal === "success" ? "ok" : det.proposal === "failure" ? "bad" : "") : "";
   el.textContent = det ? `${det.proposal} (p ${det.p.toFixed(2)}, confidence ${det.confidence.toFixed(2)})` : "—";
+  // Automatic mode: say who labels this episode (a spot check or an unsure proposal waits for the operator).
+  if (state.auto && state.auto.enabled && state.episode.active) {
+    el.textContent += state.episode.spot_check ? " · spot check: you label this one" : " · automatic";
+  }
 }
 
 function renderRecording() {
