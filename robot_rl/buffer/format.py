@@ -1,4 +1,4 @@
-"""The on-disk layout of a rollout buffer (format version 3), written down in docs/rollout_buffer.md.
+"""The on-disk layout of a rollout buffer (format version 4), written down in docs/rollout_buffer.md.
 
 One zarr v3 directory store::
 
@@ -30,10 +30,12 @@ from robot_rl.errors import BufferError
 from robot_rl.spec import EmbodimentSpec
 
 FORMAT_NAME = "robot_rl.rollout_buffer"
-FORMAT_VERSION = 3
-SUPPORTED_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 
-LABEL_SOURCES = ("sim", "expert", "operator")
+# Who decided an episode's reward: the simulator's success check, an expert demonstration, a person on
+# the panel, the success detector alone (automatic mode) or a detector proposal a person accepted.
+LABEL_SOURCES = ("sim", "expert", "operator", "detector", "detector_confirmed")
 STATUSES = ("ok", "timeout", "aborted", "estop", "error")
 USABLE_STATUSES = ("ok", "timeout")
 """Statuses whose reward is meaningful for learning (an aborted or e-stopped episode is not)."""
@@ -94,12 +96,13 @@ EPISODE_COLUMNS: dict[str, str] = {
     "has_raw_action": "bool",
     "t_label": "float64",
     "temperature": "float64",
+    "detector_p": "float64",
 }
 # Columns added after version 1, with the version that added them. Stores of an older version lack
 # them; readers report ``COLUMN_FILLS`` for every episode of such a store.
-COLUMNS_SINCE: dict[str, int] = {"t_label": 2, "temperature": 3}
+COLUMNS_SINCE: dict[str, int] = {"t_label": 2, "temperature": 3, "detector_p": 4}
 # Fill values of columns whose zarr default (0) would read as a real value.
-COLUMN_FILLS: dict[str, Any] = {"t_label": float("nan"), "temperature": float("nan")}
+COLUMN_FILLS: dict[str, Any] = {"t_label": float("nan"), "temperature": float("nan"), "detector_p": float("nan")}
 
 
 def episode_columns(version: int) -> dict[str, str]:

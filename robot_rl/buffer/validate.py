@@ -72,8 +72,10 @@ def validate_steps(spec: EmbodimentSpec, n: int, images: Mapping[str, Any], prop
 
 def validate_episode_meta(*, task: Any, context_id: Any, init_id: Any, instruction: Any, group_id: Any,
                           reward: Any, label_source: Any, policy_version: Any, status: Any, operator: Any,
-                          env_steps: Any, t_label: Any = None, temperature: Any = None) -> dict[str, Any]:
-    """Validate the commit arguments; return them as plain Python values (``t_label``, ``temperature`` None -> NaN)."""
+                          env_steps: Any, t_label: Any = None, temperature: Any = None,
+                          detector_p: Any = None) -> dict[str, Any]:
+    """Validate the commit arguments; return them as plain Python values (``t_label``, ``temperature``,
+    ``detector_p`` None -> NaN)."""
     for name, value in (("task", task), ("context_id", context_id), ("instruction", instruction),
                         ("group_id", group_id), ("operator", operator)):
         if not isinstance(value, str):
@@ -102,9 +104,18 @@ def validate_episode_meta(*, task: Any, context_id: Any, init_id: Any, instructi
             or not (np.isnan(temperature) or (np.isfinite(temperature) and temperature > 0)):
         raise BufferError(f"temperature: got {temperature!r}; expected the sampling temperature (> 0), or None/NaN "
                           "when no policy sampled the episode (e.g. a demonstration)")
+    if detector_p is None:
+        detector_p = float("nan")
+    if isinstance(detector_p, (bool, np.bool_)) or not isinstance(detector_p, (int, float, np.integer, np.floating)) \
+            or not (np.isnan(detector_p) or 0.0 <= detector_p <= 1.0):
+        raise BufferError(f"detector_p: got {detector_p!r}; expected the success detector's probability of success "
+                          "in [0, 1], or None/NaN when no detector ran")
+    if label_source in ("detector", "detector_confirmed") and np.isnan(detector_p):
+        raise BufferError(f"detector_p: label_source {label_source!r} needs the detector's probability (got NaN/None)")
     return {
         "task": task, "context_id": context_id, "instruction": instruction, "group_id": group_id,
         "label_source": label_source, "status": status, "operator": operator, "init_id": int(init_id),
         "reward": int(reward), "policy_version": int(policy_version), "env_steps": int(env_steps),
         "t_label": float(t_label), "temperature": float(temperature),
+        "detector_p": float(detector_p),
     }

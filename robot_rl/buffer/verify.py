@@ -66,6 +66,9 @@ def verify(path: str | Path) -> list[str]:
     bad_t = ~(np.isnan(t["temperature"]) | (np.isfinite(t["temperature"]) & (t["temperature"] > 0)))
     if bad_t.any():
         problems.append(f"episodes: temperature not > 0 (or NaN = not sampled) at episodes {_rows(bad_t)}")
+    bad_p = ~(np.isnan(t["detector_p"]) | ((t["detector_p"] >= 0) & (t["detector_p"] <= 1)))
+    if bad_p.any():
+        problems.append(f"episodes: detector_p outside [0, 1] (or NaN = no detector) at episodes {_rows(bad_p)}")
     for col, allowed in (("label_source", LABEL_SOURCES), ("status", STATUSES)):
         bad = ~np.isin(t[col], list(allowed))
         if bad.any():

@@ -281,15 +281,17 @@ class EpisodeWriter:
     def commit(self, task: str, reward: int, label_source: str, context_id: str = "", init_id: int = -1,
                instruction: str = "", group_id: str = "", policy_version: int = 0, status: str = "ok",
                operator: str = "", env_steps: int | None = None, t_label: float | None = None,
-               temperature: float | None = None) -> int:
+               temperature: float | None = None, detector_p: float | None = None) -> int:
         """Make the episode visible with its metadata; returns its episode index.
 
         ``env_steps`` defaults to the number of executed actions. ``reward`` is 0 or 1,
-        ``label_source`` one of sim/expert/operator, ``status`` one of ok/timeout/aborted/estop/error.
+        ``label_source`` one of sim/expert/operator/detector/detector_confirmed, ``status`` one of ok/timeout/aborted/estop/error.
         ``t_label`` is when the reward was decided [s, the clock of ``t_decision``]: the operator's
         judgement, the simulator's success check or step limit; None or NaN when nobody labelled it.
         ``temperature`` is the temperature the policy sampled every step of the episode at (the
         trainer scores PPO ratios at it); None or NaN when no policy sampled it (a demonstration).
+        ``detector_p`` is the success detector's calibrated probability of success when the label was
+        given (required for label sources detector/detector_confirmed); None or NaN when none ran.
         """
         self._check_open()
         if self._count == 0:
@@ -298,7 +300,7 @@ class EpisodeWriter:
             task=task, context_id=context_id, init_id=init_id, instruction=instruction, group_id=group_id,
             reward=reward, label_source=label_source, policy_version=policy_version, status=status,
             operator=operator, env_steps=self._env_steps if env_steps is None else env_steps, t_label=t_label,
-            temperature=temperature)
+            temperature=temperature, detector_p=detector_p)
         self._flush()
         row = dict(meta, step_start=self._start, step_count=self._count, t_start=self._t_start,
                    t_end=self._t_end, has_tokens=bool(self._has_tokens), has_raw_action=bool(self._has_raw))

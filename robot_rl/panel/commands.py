@@ -19,8 +19,10 @@ from pydantic import Field
 from robot_rl.config import StrictConfig, validate_config
 from robot_rl.errors import ConfigError, RobotRLError
 
-CommandName = Literal["start", "success", "failure", "abort", "skip", "estop", "undo"]
-COMMANDS: tuple[str, ...] = ("start", "success", "failure", "abort", "skip", "estop", "undo")
+CommandName = Literal["start", "success", "failure", "abort", "skip", "estop", "undo", "accept"]
+# ``accept``: label the running episode with the success detector's current proposal (source
+# detector_confirmed); refused when no detector proposes or it is unsure.
+COMMANDS: tuple[str, ...] = ("start", "success", "failure", "abort", "skip", "estop", "undo", "accept")
 LABELS = ("success", "failure", "abort")
 
 

@@ -48,6 +48,7 @@ from robot_rl.env import Context
 from robot_rl.errors import ConfigError
 from robot_rl.panel.commands import PanelCommand, PanelError
 from robot_rl.panel.records import USABLE, Episode, Label, Outputs
+from robot_rl.panel.proposal import Proposal, is_spot_check
 from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
 from robot_rl.ros_config.hw_schedule import HwGroup, HwRequest, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
@@ -112,6 +113,12 @@ class PanelMachine:
         self._own: OrderedDict[tuple[str, str], None] = OrderedDict()  # (event, episode_id) we published
         self._local_index = 0                        # without a schedule: index into config.contexts
         self._local_group = 1                        # ... and the number in the made-up group id
+        self.proposal: Proposal | None = None        # the detector's latest verdict on the active episode
+        self._confident_streak = 0                   # consecutive confident success verdicts (automatic mode)
+        # Automatic mode's record: labels it gave, spot checks sent to the operator, and operator labels
+        # that disagreed with a confident proposal (all of them, spot checks included).
+        self.auto_stats: Counter[str] = Counter()
+        self._overruled: set[str] = set()            # episodes whose automatic label the operator undid
 
     # ---- commands ---------------------------------------------------------------------------
 
@@ -177,6 +184,8 @@ class PanelMachine:
                               operator, target.rollout, target.group_size, target.context_index, target.contexts,
                               ack_due=now + self.config.ack_timeout_s)
         self.last_refused = None
+        self.proposal = None
+        self._confident_streak = 0
         self._remember_own("start", episode_id)
         out.events.append(event)
         return out
@@ -187,7 +196,60 @@ class PanelMachine:
     _cmd_failure = _cmd_success
     _cmd_abort = _cmd_success
 
-    def _label(self, label: str, operator: str, now: float) -> Outputs:
+    def _cmd_accept(self, _cmd: PanelCommand, operator: str, now: float) -> Outputs:
+        if self.pending is not None:
+            left = max(0.0, (self.pending.pending_until or now) - now)
+            raise PanelError(f"episode '{self.pending.episode.episode_id}' is already labelled "
+                             f"{self.pending.label} (undo it within {left:.1f} s to change it)")
+        if self.active is None:
+            raise PanelError(self._no_episode("accept"))
+        prop = self._current_proposal()
+        if prop is None:
+            raise PanelError("accept: no detector proposal for the running episode (no detector loaded, or it has "
+                             "not seen a frame yet); label it with success/failure")
+        if prop.label == "unsure":
+            raise PanelError(f"accept: the detector is unsure (p {prop.p:.2f}, confidence {prop.confidence:.2f} "
+                             f"below its threshold {prop.threshold:.2f}); label it with success/failure")
+        return self._label(prop.label, operator, now, source="detector_confirmed")
+
+    def on_detector(self, proposal: Proposal, now: float | None = None) -> Outputs:
+        """The detector's latest verdict; kept only if it is about the running episode (stale ones are dropped).
+
+        In automatic mode (``auto_label``) ``auto_confirm_verdicts`` consecutive confident success
+        verdicts label a recording episode success by themselves (source ``detector``; held for the
+        undo window like any label), unless the episode is a spot check (``spot_check_share``): then
+        the page asks the operator, who labels it with Y/N/D as usual.
+        """
+        if self.active is None or proposal.episode_id != self.active.episode_id:
+            return Outputs()
+        old = self.proposal
+        self.proposal = proposal
+        if old is None or old.label != proposal.label or abs(old.p - proposal.p) >= 0.005:
+            self.revision += 1  # pages redraw only when what they show changes
+        self._confident_streak = self._confident_streak + 1 if proposal.label == "success" else 0
+        cfg = self.config
+        if not cfg.auto_label or self.pending is not None or not self.active.recording \
+                or self._confident_streak < cfg.auto_confirm_verdicts:
+            return Outputs()
+        if self.spot_check or self.active.episode_id in self._overruled:
+            return Outputs()
+        self.auto_stats["auto_labelled"] += 1
+        self.revision += 1
+        return self._label("success", "", proposal.stamp if now is None else now, source="detector")
+
+    @property
+    def spot_check(self) -> bool:
+        """Automatic mode sends the running episode's proposal to the operator (a spot check)."""
+        return (self.config.auto_label and self.active is not None
+                and is_spot_check(self.active.episode_id, self.config.spot_check_share))
+
+    def _current_proposal(self) -> Proposal | None:
+        prop = self.proposal
+        if prop is None or self.active is None or prop.episode_id != self.active.episode_id:
+            return None
+        return prop
+
+    def _label(self, label: str, operator: str, now: float, source: str = "operator") -> Outputs:
         if self.pending is not None:
             left = max(0.0, (self.pending.pending_until or now) - now)
             raise PanelError(f"episode '{self.pending.episode.episode_id}' is already labelled "
@@ -196,8 +258,22 @@ class PanelMachine:
             raise PanelError(self._no_episode(label))
         if label in USABLE and not self.active.recording:
             raise PanelError(self._not_recording(self.active, label))
-        lbl = Label(self.active, label, operator, now)
+        prop = self._current_proposal()
+        if source == "operator" and prop is not None and prop.label != "unsure" and label in USABLE:
+            if self.spot_check:
+                self.auto_stats["spot_checks"] += 1
+            if label != prop.label:
+                self.auto_stats["disagreements"] += 1
+                if self.spot_check:
+                    self.auto_stats["spot_check_disagreements"] += 1
+        elif source == "detector_confirmed" and self.spot_check:
+            self.auto_stats["spot_checks"] += 1
+        # A plain operator label still records what the detector said, so disagreements can be counted.
+        lbl = Label(self.active, label, operator, now, source=source,
+                    detector_p=prop.p if prop is not None and label in USABLE else None)
         self.active = None
+        self.proposal = None
+        self._confident_streak = 0
         self.last_label = lbl
         if self.config.undo_window_s > 0:
             lbl.pending_until = now + self.config.undo_window_s
@@ -240,6 +316,10 @@ class PanelMachine:
                 raise PanelError(f"too late to undo the {last.label} of episode '{last.episode.episode_id}': it is "
                                  f"published (undo works for {self.config.undo_window_s:g} s after a label)")
             raise PanelError("nothing to undo")
+        if self.pending.source == "detector":
+            # The operator overruled an automatic label: the episode is theirs to label from now on.
+            self._overruled.add(self.pending.episode.episode_id)
+            self.auto_stats["auto_undone"] += 1
         self.active = self.pending.episode
         self.pending = None
         self.last_label = None
@@ -298,7 +378,9 @@ class PanelMachine:
         limit = self.config.time_limit_s
         if self.active is not None and self.active.own and limit > 0 and now - self.active.started_at >= limit:
             if self.active.recording:
-                lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit")
+                prop = self._current_proposal()
+                lbl = Label(self.active, "failure", self.active.operator, now, timeout=True, note="time limit",
+                            detector_p=prop.p if prop is not None else None)
             else:  # not in the buffer: a usable failure would be counted for a rollout nobody recorded
                 lbl = Label(self.active, "abort", self.active.operator, now, note="time limit, not recorded")
             self.active = None
@@ -459,7 +541,9 @@ class PanelMachine:
         published = max(lbl.stamp, lbl.pending_until or lbl.stamp)  # at most the end of its undo window
         lbl.pending_until = None
         event = EpisodeEvent(event=lbl.label, episode_id=ep.episode_id, context_id=ep.context_id,
-                             group_id=ep.group_id, label_source="operator", operator=lbl.operator,
+                             group_id=ep.group_id, operator=lbl.operator, detector_p=lbl.detector_p,
+                             label_source=lbl.source if lbl.source in ("operator", "detector_confirmed",
+                                                                       "detector") else "operator",
                              timeout=lbl.timeout, stamp=max(lbl.stamp, 0.0), note=lbl.note)
         if lbl.label in USABLE:
             self._count_usable(ep.group_id, published)
@@ -526,6 +610,9 @@ class PanelMachine:
                            instruction=ep.instruction, started_at=ep.started_at,
                            elapsed_s=round(max(0.0, now - ep.started_at), 3), own=ep.own, rollout=ep.rollout or None,
                            ack=ep.ack, ack_reason=ep.ack_reason, recording=ep.recording)
+        prop = self._current_proposal()
+        episode["detector"] = prop.to_dict() if prop is not None else None
+        episode["spot_check"] = self.spot_check
         refused = None
         if self.last_refused is not None:
             rep, reason = self.last_refused
@@ -536,6 +623,7 @@ class PanelMachine:
             lbl = self.last_label
             last = {"episode_id": lbl.episode.episode_id, "label": lbl.label, "timeout": lbl.timeout,
                     "operator": lbl.operator, "label_source": lbl.source, "stamp": lbl.stamp,
+                    "detector_p": lbl.detector_p,
                     "pending": lbl.pending_until is not None, "undo_until": lbl.pending_until}
         context_id, instruction = self.shown_context(now)
         return {
@@ -555,4 +643,6 @@ class PanelMachine:
             "error": self.error,
             "operator": self.operator,
             "undo_window_s": self.config.undo_window_s,
+            "auto": {"enabled": self.config.auto_label, **{k: self.auto_stats[k] for k in (
+                "auto_labelled", "auto_undone", "spot_checks", "disagreements", "spot_check_disagreements")}},
         }

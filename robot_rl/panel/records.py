@@ -45,6 +45,7 @@ class Label:
     stamp: float
     timeout: bool = False
     source: str = "operator"  # label_source of the end event
+    detector_p: float | None = None  # the detector's probability when labelled (None: no detector ran)
     pending_until: float | None = None
     note: str = ""
 

@@ -119,11 +119,12 @@ class EpisodeBook:
             raise EventRejected(f"{event.event} for episode '{event.episode_id}' ignored: {running}")
         active, self.active = self.active, None
         t_label = event.stamp if event.stamp > 0 else _NO_LABEL
+        detector_p = _NO_LABEL if event.detector_p is None else event.detector_p
         if event.event == "success":
-            return self._close(active, "ok", 1, event.label_source, event.operator, t_label)
+            return self._close(active, "ok", 1, event.label_source, event.operator, t_label, detector_p)
         if event.event == "failure":
             return self._close(active, "timeout" if event.timeout else "ok", 0, event.label_source, event.operator,
-                               t_label)
+                               t_label, detector_p)
         return self._close(active, "aborted" if event.event == "abort" else "estop", 0, event.label_source,
                            event.operator, t_label)
 
@@ -155,7 +156,7 @@ class EpisodeBook:
         self.active.env_steps += executed
 
     def _close(self, active: ActiveEpisode, status: str, reward: int, label_source: str, operator: str,
-               t_label: float) -> ClosedEpisode:
+               t_label: float, detector_p: float = _NO_LABEL) -> ClosedEpisode:
         start = active.start
         index = -1
         if active.writer is not None:
@@ -167,7 +168,8 @@ class EpisodeBook:
                     task=start.task_name, reward=reward, label_source=label_source, context_id=start.context_id,
                     init_id=ctx.init_id if ctx else -1, instruction=active.instruction, group_id=start.group_id,
                     policy_version=active.policy_version, status=status, operator=operator,
-                    env_steps=active.env_steps, t_label=t_label, temperature=active.temperature)
+                    env_steps=active.env_steps, t_label=t_label, temperature=active.temperature,
+                    detector_p=detector_p)
         closed = ClosedEpisode(start.episode_id, index, status, reward, active.steps, start.context_id, start.group_id,
                                t_label)
         self.closed.append(closed)

@@ -6,12 +6,16 @@ One message holds one JSON object, validated by :class:`EpisodeEvent`::
      "instruction": "pick up the red cube"}
     {"event": "success", "episode_id": "g3-1", "label_source": "operator", "operator": "ana"}
     {"event": "failure", "episode_id": "g3-1", "label_source": "sim", "timeout": true}
+    {"event": "success", "episode_id": "g3-1", "label_source": "detector_confirmed", "detector_p": 0.97}
     {"event": "abort", "episode_id": "g3-1", "note": "cube fell off the table"}
     {"event": "estop", "episode_id": "g3-1"}
 
 ``start`` opens an episode (the sim robot resets to ``context_id``); ``success`` / ``failure``
 close it with reward 1 / 0 and a ``label_source`` (``sim`` when the simulator judged it,
-``operator`` when a person did); ``abort`` / ``estop`` close it without a usable reward. End
+``operator`` when a person did, ``detector`` when the success detector did alone,
+``detector_confirmed`` when the operator accepted the detector's proposal); ``detector_p`` carries the
+detector's calibrated probability of success when one ran (required for the two detector sources;
+absent = none ran, recorded as NaN). ``abort`` / ``estop`` close it without a usable reward. End
 events name the ``episode_id`` of the start event they close, so a late or duplicated event for
 an older episode can never close the current one. Unknown keys, bad values and non-JSON text are
 rejected with a :class:`~robot_rl.errors.ConfigError` naming the field.
@@ -59,8 +63,10 @@ class EpisodeEvent(StrictConfig):
     task: str = Field(default="", description="defaults to the task part of context_id")
     instruction: str = Field(default="", max_length=4096,
                              description="the episode's language instruction; a start without one is refused")
-    label_source: Literal["sim", "expert", "operator"] = Field(
+    label_source: Literal["sim", "expert", "operator", "detector", "detector_confirmed"] = Field(
         default="operator", description="who judged success/failure")
+    detector_p: float | None = Field(default=None, ge=0.0, le=1.0,
+                                     description="the success detector's probability of success when labelled")
     operator: str = Field(default="", max_length=128, description="who labelled it (operator panel)")
     timeout: bool = Field(default=False, description="failure because the episode limit was reached")
     stamp: float = Field(default=0.0, ge=0.0, description="when the event happened [s, ROS time]; 0 = unknown")
@@ -72,6 +78,10 @@ class EpisodeEvent(StrictConfig):
             raise ValueError("a start event needs a context_id ('task/init_id')")
         if self.context_id:
             Context.parse(self.context_id)  # ValueError names the expected form
+        if self.label_source in ("detector", "detector_confirmed") and self.detector_p is None:
+            raise ValueError(f"label_source {self.label_source!r} needs detector_p (the detector's probability)")
+        if self.detector_p is not None and self.event not in ("success", "failure"):
+            raise ValueError(f"detector_p is only meaningful for success/failure events, not {self.event}")
         if self.timeout and self.event != "failure":
             raise ValueError(f"timeout is only meaningful for failure events, not {self.event}")
         return self

@@ -60,6 +60,20 @@ class LabelNodeConfig(StrictConfig):
                                              "accepted for an episode policy_node has not confirmed recording")
     group_size: int = Field(default=1, ge=1, le=1024,
                             description="without a schedule: usable rollouts per context before the next one")
+    detector: str = Field(default="", description="success detector directory (`robot-rl detector train --out`): "
+                          "the page shows its live proposal for the running episode and A accepts it; empty = none")
+    detector_rate_hz: float = Field(default=2.0, gt=0.0, le=30.0,
+                                    description="at most this many detector verdicts per second (own thread)")
+    auto_label: bool = Field(default=False,
+                             description="automatic mode (needs detector): a confident success proposal labels the "
+                                         "episode itself (source detector, through the undo window); unsure "
+                                         "ones and failures wait for the operator or the time limit")
+    auto_confirm_verdicts: int = Field(default=2, ge=1, le=100,
+                                       description="automatic mode: consecutive confident success verdicts needed "
+                                                   "(one noisy frame must not end an episode)")
+    spot_check_share: float = Field(default=0.1, ge=0.0, le=1.0,
+                                    description="automatic mode: share of episodes whose confident proposal is still "
+                                                "sent to the operator (Y/N/D), to count disagreements")
     heartbeat_rate_hz: float = Field(default=10.0, ge=5.0, le=100.0,
                                      description="panel heartbeat rate (the executor may watch it)")
     heartbeat_requires_page: bool = Field(default=False,
@@ -88,6 +102,13 @@ class LabelNodeConfig(StrictConfig):
         if missing:
             raise ValueError(f"instructions: no instruction for task(s) {', '.join(missing)} of contexts; add "
                              f"entries like '{missing[0]}=pick up the ...' (a start must carry its instruction)")
+        return self
+
+    @model_validator(mode="after")
+    def _auto_needs_a_detector(self) -> LabelNodeConfig:
+        if self.auto_label and not self.detector:
+            raise ValueError("auto_label: true needs a detector (parameter detector: a directory written by "
+                             "`robot-rl detector train`)")
         return self
 
     @property

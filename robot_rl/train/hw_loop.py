@@ -127,6 +127,33 @@ def _usable_by_group(table: EpisodeTable, version: int, prefix: str,
     return out, off
 
 
+def label_report(buffer: RolloutBuffer, episodes: list[int]) -> dict[str, float]:
+    """Who labelled ``episodes`` and how often a person disagreed with the success detector.
+
+    ``labels/<source>``: episodes per label source; ``labels/operator_share``: the share a person judged
+    (``operator`` + ``detector_confirmed``), the presses automatic mode did not save;
+    ``labels/disagreements``: operator labels whose reward differs from the detector's more likely
+    verdict at that moment (``detector_p`` >= 0.5), over the operator labels a detector scored
+    (``labels/operator_with_detector``). Empty ``episodes``: zeros.
+    """
+    out = {f"labels/{src}": 0.0 for src in ("operator", "detector", "detector_confirmed", "sim")}
+    out.update({"labels/operator_share": 0.0, "labels/operator_with_detector": 0.0, "labels/disagreements": 0.0})
+    if not episodes:
+        return out
+    table = buffer.episodes
+    idx = np.asarray(episodes, dtype=np.int64)
+    src = np.asarray(table["label_source"])[idx]
+    p = np.asarray(table["detector_p"], dtype=np.float64)[idx]
+    reward = np.asarray(table["reward"])[idx]
+    for name in ("operator", "detector", "detector_confirmed", "sim"):
+        out[f"labels/{name}"] = float((src == name).sum())
+    out["labels/operator_share"] = float(np.isin(src, ["operator", "detector_confirmed"]).mean())
+    scored = (src == "operator") & ~np.isnan(p)
+    out["labels/operator_with_detector"] = float(scored.sum())
+    out["labels/disagreements"] = float((scored & ((p >= 0.5) != (reward == 1))).sum())
+    return out
+
+
 def plan_cycle(table: EpisodeTable, cfg: HwTrainConfig, state: HwState, status: str = "collecting") -> CyclePlan:
     """Compute the current cycle's schedule from the buffer's episode table (read-only) and the state.
 
@@ -281,6 +308,7 @@ def update_cycle(cfg: HwTrainConfig, state: HwState, plan: CyclePlan) -> tuple[H
                     "rollout/effective_batch_size": float(rewards.size),
                     "charts/train_success_rate": float(rewards.mean()),
                     "charts/policy_version": float(v), "time/update_s": time.monotonic() - t0})
+    metrics.update(label_report(buffer, [e for g in groups for e in g.episode_ids]))
     record = {"kind": "train", "step": state.cycle, "time": time.time(), **metrics}
     with (cfg.run_path / "metrics.jsonl").open("a") as f:
         f.write(json.dumps(record) + "\n")
@@ -290,6 +318,9 @@ def update_cycle(cfg: HwTrainConfig, state: HwState, plan: CyclePlan) -> tuple[H
                                                    "groups": [g.group_id for g in groups],
                                                    "success_rate": float(rewards.mean())}]})
     save_state(cfg.run_dir, new)
-    log.info("cycle %d: updated policy v%d -> v%d on %d groups in %.1f s", state.cycle, v, v + 1, len(groups),
-             time.monotonic() - t0)
+    log.info("cycle %d: updated policy v%d -> v%d on %d groups in %.1f s; labels: %d operator, %d detector, "
+             "%d detector_confirmed (a person judged %.0f%%), %d of %d operator labels disagreed with the detector",
+             state.cycle, v, v + 1, len(groups), time.monotonic() - t0, metrics["labels/operator"],
+             metrics["labels/detector"], metrics["labels/detector_confirmed"], 100 * metrics["labels/operator_share"],
+             metrics["labels/disagreements"], metrics["labels/operator_with_detector"])
     return new, metrics

@@ -6,7 +6,8 @@ accepted only for an episode it records), ``/robot_rl/policy_version``,
 ``/robot_rl/hw_schedule`` (hw-train's plan: what Start opens), ``/robot_rl/episode_event`` (events
 from others, e.g. a simulator), ``/robot_rl/estop`` (from any publisher, latched, volatile like
 ``ros2 topic pub`` or best effort) and the executor's ``/diagnostics`` (the real e-stop state). Outputs: episode events (start / success / failure / abort / estop, label source
-``operator``), ``/robot_rl/estop`` (Bool True, latched), ``/robot_rl/hw_request`` (skip a
+``operator``, or ``detector_confirmed`` with ``detector_p`` when the operator accepts the
+success detector's proposal: parameter ``detector``, scored on the node's own thread), ``/robot_rl/estop`` (Bool True, latched), ``/robot_rl/hw_request`` (skip a
 context), the panel heartbeat, ``/diagnostics``. The page and its API are served by
 :class:`~ros_nodes.label.server.PanelServer` (aiohttp, own thread); the label logic is
 :class:`~robot_rl.panel.machine.PanelMachine`. docs/panel.md describes both.
@@ -28,6 +29,7 @@ from std_msgs.msg import Bool, Header, Int64, String
 
 from robot_rl.errors import ConfigError
 from robot_rl.panel import Outputs, PanelError, PanelMachine, ReferenceFrames, parse_command, resolve_token
+from robot_rl.panel.proposal import make_proposal
 from robot_rl.ros_config import topics
 from robot_rl.ros_config.episode_event import parse_episode_ack, parse_episode_event
 from robot_rl.ros_config.hw_schedule import parse_hw_schedule
@@ -40,7 +42,7 @@ from ros_nodes.messages import OK, WARN, diagnostic_array, msg_to_rgb, stamp_to_
 from ros_nodes.params import NodeParams
 from ros_nodes.run import run_node
 
-_STATIC = ["host", "port", "token", "spec", "cameras", "image_qos", "image_topics", "heartbeat_rate_hz"]
+_STATIC = ["host", "port", "token", "spec", "cameras", "image_qos", "image_topics", "heartbeat_rate_hz", "detector"]
 
 
 class LabelNode(Node):
@@ -68,6 +70,12 @@ class LabelNode(Node):
         self._seqs: dict[str, int] = {c: 0 for c in self.cameras}
         self._last_encode: dict[str, float] = {c: float("-inf") for c in self.cameras}
         self.stats: Counter[str] = Counter()
+        self.scorer = self._load_detector(cfg)
+        self._det_frames: dict[str, Any] = {}       # detector camera -> latest decoded RGB frame
+        self._det_seq = 0                          # bumps on every new detector frame
+        self._last_det: dict[str, float] = {c: float("-inf") for c in self.cameras}
+        self._det_stop = threading.Event()
+        self.det_latency: list[float] = []          # recent verdict latencies [s] (diagnostics: p99)
 
         # One single-threaded executor for everything (see ros_nodes/run.py): JPEG encoding at the reduced
         # panel rate costs ~1 ms, well inside the heartbeat period.
@@ -93,6 +101,12 @@ class LabelNode(Node):
         self.create_timer(1.0 / cfg.heartbeat_rate_hz, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
 
+        if self.scorer is not None:
+            # Its own thread: a verdict costs tens of ms of CPU, which must never hold up the heartbeat,
+            # the e-stop or a command (the machine lock is only taken to read the episode and post the result).
+            self._det_thread = threading.Thread(target=self._detector_loop, name="panel-detector", daemon=True)
+            self._det_thread.start()
+
         token, generated = resolve_token(cfg.host, cfg.token)
         self.server = PanelServer(self, cfg.host, cfg.port, token, STATIC_DIR, frame_rate_hz=cfg.jpeg_rate_hz)
         try:
@@ -107,6 +121,62 @@ class LabelNode(Node):
             + f"; cameras {self.cameras}; time limit {cfg.time_limit_s:g} s; undo window {cfg.undo_window_s:g} s")
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    def _load_detector(self, cfg: LabelNodeConfig) -> Any:
+        if not cfg.detector:
+            return None
+        from robot_rl.detector.checkpoint import load_detector  # torch: only when a detector is used
+        from robot_rl.detector.live import LiveScorer
+        from robot_rl.errors import SpecMismatchError
+
+        try:
+            detector = load_detector(cfg.detector)
+            detector.check_spec(load_spec(cfg.spec), f"success_label_node (spec {cfg.spec})")
+        except (ConfigError, SpecMismatchError, OSError, KeyError) as err:
+            raise ConfigError(f"success_label_node: detector: {err}") from None
+        missing = [c for c in detector.cameras if c not in self.cameras]
+        if missing:
+            raise ConfigError(f"success_label_node: detector: it needs camera(s) {missing}, the panel shows "
+                              f"{self.cameras} (parameter cameras)")
+        self.get_logger().info(f"success detector {cfg.detector}: cameras {detector.cameras}, abstain below "
+                               f"confidence {detector.calibration.threshold:.3f}, at most {cfg.detector_rate_hz:g} Hz")
+        return LiveScorer(detector)
+
+    def _detector_loop(self) -> None:
+        """Score the recording episode on the latest frames, at most ``detector_rate_hz``."""
+        seen = -1
+        while not self._det_stop.is_set():
+            period = 1.0 / self.cfg.detector_rate_hz
+            t0 = time.monotonic()
+            with self._lock:
+                ep = self.machine.active
+                episode = (ep.episode_id, ep.instruction) if ep is not None and ep.recording else None
+            frames = dict(self._det_frames)
+            if episode is not None and self._det_seq != seen and all(c in frames for c in self.scorer.cameras):
+                seen = self._det_seq
+                try:
+                    score = self.scorer.score(episode[0], episode[1], frames)
+                except Exception as err:  # noqa: BLE001 - a bad frame must not kill the thread: shown, counted
+                    self.stats["detector_errors"] += 1
+                    self.get_logger().warning(f"detector: {err}", throttle_duration_sec=5.0)
+                else:
+                    self.det_latency = (self.det_latency + [score.latency_s])[-200:]
+                    self.stats["detector_verdicts"] += 1
+                    with self._lock:
+                        before = self.machine.revision
+                        autos = self.machine.auto_stats["auto_labelled"]
+                        now = self._now()
+                        out = self.machine.on_detector(make_proposal(score.episode_id, score.p, score.threshold,
+                                                                     now), now)
+                        self._emit(out, now)  # automatic mode: a label with no undo window is published at once
+                        changed = self.machine.revision != before
+                        auto = self.machine.auto_stats["auto_labelled"] != autos
+                    if auto:
+                        self.get_logger().info(f"automatic label: success for '{score.episode_id}' "
+                                               f"(p {score.p:.3f}; U undoes it)")
+                    if changed:
+                        self.server.notify()
+            self._det_stop.wait(max(0.0, period - (time.monotonic() - t0)))
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -193,7 +263,9 @@ class LabelNode(Node):
         view_due = t - self._last_encode[camera] >= 1.0 / cfg.jpeg_rate_hz
         ref_camera = cfg.reference_camera or self.cameras[0]
         ref_due = camera == ref_camera and self.refs.waiting
-        if not (view_due or ref_due):
+        det_due = (self.scorer is not None and camera in self.scorer.cameras
+                   and t - self._last_det[camera] >= 1.0 / cfg.detector_rate_hz)
+        if not (view_due or ref_due or det_due):
             return
         try:
             image = msg_to_rgb(msg)
@@ -201,6 +273,10 @@ class LabelNode(Node):
             self.stats["rejected_images"] += 1
             self.get_logger().warning(f"camera '{camera}': {err}", throttle_duration_sec=5.0)
             return
+        if det_due:
+            self._det_frames[camera] = image
+            self._last_det[camera] = t
+            self._det_seq += 1
         jpeg = None
         if view_due:
             jpeg = encode_jpeg(image, cfg.jpeg_quality, cfg.jpeg_max_width)
@@ -305,13 +381,20 @@ class LabelNode(Node):
                                          "estop": m.estop, "operator": m.operator, "error": m.error,
                                          "schedule": "yes" if m.schedule is not None else "no"}
         values.update(dict(self.stats))
+        if self.cfg.auto_label:
+            values.update({f"auto_{k}" if not k.startswith("auto_") else k: v
+                           for k, v in self.machine.auto_stats.items()})
+        if self.det_latency:
+            values["detector_latency_p99_ms"] = round(1000 * float(sorted(self.det_latency)[
+                min(len(self.det_latency) - 1, int(0.99 * len(self.det_latency)))]), 1)
         level = WARN if values["estop"] else OK
         message = f"episode {active} running" if active else "idle"
         self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: panel",
                                                self.url, level, message, values))
 
     def shutdown(self) -> None:
-        """Stop the web server (pages see the connection close)."""
+        """Stop the web server (pages see the connection close) and the detector thread."""
+        self._det_stop.set()
         self.server.stop()
 
 

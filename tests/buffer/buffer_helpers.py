@@ -1,7 +1,7 @@
 """Deterministic episodes for rollout-buffer tests: contents are a function of the episode number.
 
 Used by the tests, the crash-test writer process and the scripts that wrote the fixture stores
-(tests/data/make_rollout_buffer_v1.py, _v2.py, _v3.py). Changing these functions breaks the
+(tests/data/make_rollout_buffer_v1.py, _v2.py, _v3.py, _v4.py). Changing these functions breaks the
 fixture tests, on purpose.
 """
 
@@ -65,19 +65,27 @@ def episode_temperature(e: int) -> float:
     return float("nan") if e % 3 == 1 else 0.5 * (1 + e % 4)
 
 
+def episode_detector_p(e: int) -> float:
+    """The success detector's probability ``write_episode`` gives episode ``e`` (format version 4): set on the
+    ``operator`` episodes (a detector ran while the person labelled), 0.15 (e % 5); NaN on the others."""
+    return 0.15 * (e % 5) if e % 3 == 2 else float("nan")
+
+
 def write_episode(buf, e: int) -> int:
     ep = buf.begin_episode()
     for step in episode_steps(buf.spec, e):
         ep.add_step(**step)
-    return ep.commit(**episode_meta(e), t_label=episode_t_label(e), temperature=episode_temperature(e))
+    return ep.commit(**episode_meta(e), t_label=episode_t_label(e), temperature=episode_temperature(e),
+                     detector_p=episode_detector_p(e))
 
 
-def check_episode(buf, i: int, e: int, labelled: bool = True, tempered: bool = True) -> None:
+def check_episode(buf, i: int, e: int, labelled: bool = True, tempered: bool = True, detected: bool = True) -> None:
     """Assert that stored episode ``i`` holds exactly what ``write_episode(buf, e)`` wrote.
 
     ``labelled=False``: the episode was written without a label time (format version 1), so its
     ``t_label`` reads NaN. ``tempered=False``: written without a temperature (versions 1 and 2),
-    so its ``temperature`` reads NaN.
+    so its ``temperature`` reads NaN. ``detected=False``: written without ``detector_p`` (versions 1-3),
+    so it reads NaN.
     """
     spec = buf.spec
     steps = episode_steps(spec, e)
@@ -109,3 +117,4 @@ def check_episode(buf, i: int, e: int, labelled: bool = True, tempered: bool = T
     assert row["t_start"] == steps[0]["t_capture"] and row["t_end"] == steps[-1]["t_decision"]
     np.testing.assert_array_equal(row["t_label"], episode_t_label(e) if labelled else np.nan)  # NaN == NaN here
     np.testing.assert_array_equal(row["temperature"], episode_temperature(e) if tempered else np.nan)
+    np.testing.assert_array_equal(row["detector_p"], episode_detector_p(e) if detected else np.nan)

@@ -32,7 +32,7 @@ def test_info_verify_merge(tmp_path):
     res = run("info", a, "--json")
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
-    assert (info["format_version"], info["episodes"], info["steps"]) == (3, 4, 1 + 6 + 2 + 7)
+    assert (info["format_version"], info["episodes"], info["steps"]) == (4, 4, 1 + 6 + 2 + 7)
     assert info["per_task"] == {"task0": {"episodes": 2, "successes": 0}, "task1": {"episodes": 2, "successes": 2}}
     assert info["per_label_source"]["expert"] == {"episodes": 1, "successes": 1}
     human = run("info", a)

@@ -121,7 +121,7 @@ def test_bad_step_is_refused_and_writes_nothing(buf, case):
 @pytest.mark.parametrize("field,value,match", [
     ("reward", 2, "reward: got 2; allowed: 0 or 1"),
     ("reward", 0.5, "reward"),
-    ("label_source", "human", "label_source: got 'human'; allowed: sim, expert, operator"),
+    ("label_source", "human", "label_source: got 'human'; allowed: sim, expert, operator, detector, detector_confirmed"),
     ("status", "crashed", "status: got 'crashed'; allowed: ok, timeout, aborted, estop, error"),
     ("task", "", "task: must not be empty"),
     ("policy_version", -1, "policy_version"),

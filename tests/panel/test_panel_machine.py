@@ -74,7 +74,7 @@ def test_start_uses_the_schedule_group_and_labels_wait_for_the_undo_window():
     assert not cmd(m, "success", 14.0)              # held for the undo window
     assert m.snapshot(14.0)["last_label"] == {"episode_id": "c1-g0-2-u1", "label": "success", "timeout": False,
                                               "operator": "ana", "label_source": "operator", "stamp": 14.0,
-                                              "pending": True, "undo_until": 17.0}
+                                              "pending": True, "undo_until": 17.0, "detector_p": None}
     assert not m.tick(16.9)
     (end,) = m.tick(17.0).events
     assert (end.event, end.episode_id, end.label_source, end.operator, end.stamp) == (

@@ -124,3 +124,25 @@ def test_time_limit_and_estop_are_stamped_and_a_superseded_episode_has_no_label(
     np.testing.assert_array_equal(t["t_label"], [5.0, 7.0, np.nan, np.nan])
     assert verify(rig.buffer.path) == []
     rig.buffer.close()
+
+
+def test_detector_proposals_reach_the_buffer_with_their_source_and_probability(tmp_path, tiny_spec):
+    """Panel machine -> episode events -> EpisodeBook -> buffer: an accepted proposal is stored as
+    detector_confirmed with the detector's probability; a plain operator label keeps source operator
+    and still records the probability; an episode no detector saw has NaN."""
+    from robot_rl.panel.proposal import make_proposal
+
+    rig = Rig(tmp_path / "buf", tiny_spec)
+    for key, p in (("accept", 0.97), ("failure", 0.93), ("success", None)):
+        rig.press("start")
+        rig.run_until(rig.now + 2.0)
+        if p is not None:
+            rig.machine.on_detector(make_proposal(rig.machine.active.episode_id, p, 0.9, rig.now))
+        rig.press(key)
+        rig.run_until(rig.now + UNDO_S + 1.0)
+    t = rig.buffer.episodes
+    assert list(t["label_source"]) == ["detector_confirmed", "operator", "operator"]
+    assert list(t["reward"]) == [1, 0, 1]
+    np.testing.assert_allclose(t["detector_p"], [0.97, 0.93, np.nan], equal_nan=True)
+    assert verify(rig.buffer.path) == []
+    rig.buffer.close()

@@ -21,7 +21,7 @@ from robot_rl.spec import load_spec
 from robot_rl.train.batch import groups_to_batch
 from robot_rl.train.hw_config import HwTrainConfig
 from robot_rl.train.hw_loop import (
-    draw_context, group_id, open_or_init_state, plan_cycle, skip_group, update_cycle,
+    draw_context, group_id, label_report, open_or_init_state, plan_cycle, skip_group, update_cycle,
 )
 from robot_rl.train.hw_state import load_state, save_state
 
@@ -45,7 +45,8 @@ class Robot:
         self.rng = np.random.default_rng(0)
 
     def episode(self, gid: str, context_id: str, reward: int, version: int = 0, status: str = "ok",
-                steps: int = 2, temperature: float | None = 1.0) -> int:
+                steps: int = 2, temperature: float | None = 1.0, label_source: str = "operator",
+                detector_p: float | None = None) -> int:
         ep = self.buf.begin_episode()
         task = context_id.split("/")[0]
         for j in range(steps):
@@ -60,8 +61,9 @@ class Robot:
                         raw_action=None if s.raw_action is None else s.raw_action[0].numpy(),
                         t_capture=100.0 + j, t_decision=100.01 + j, executed=8)
         return ep.commit(task=task, context_id=context_id, init_id=int(context_id.split("/")[1]),
-                         instruction=INSTRUCTIONS[task], group_id=gid, reward=reward, label_source="operator",
-                         operator="ana", policy_version=version, status=status, temperature=temperature)
+                         instruction=INSTRUCTIONS[task], group_id=gid, reward=reward, label_source=label_source,
+                         operator="ana" if label_source != "detector" else "", policy_version=version, status=status,
+                         temperature=temperature, detector_p=detector_p)
 
     def group(self, cfg: HwTrainConfig, cycle: int, draw: int, rewards: list[int], version: int = 0) -> str:
         gid = group_id(cfg, cycle, version, draw)
@@ -336,3 +338,15 @@ def test_cli_help_and_check_need_no_ros(tmp_path):
     bad = subprocess.run([exe, "hw-train", str(root / "configs" / "hw_train.yaml"), "--check",
                           "--set", "groups_needed=0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "groups_needed: got 0" in bad.stderr, bad.stderr
+
+
+def test_label_report_counts_sources_operator_share_and_disagreements(tmp_path, robot):
+    # (source, reward, detector_p): an auto label, an accepted proposal, two operator labels a detector
+    # scored (one agrees, one disagrees), one without a detector, and one that is not asked about.
+    rows = [("detector", 1, 0.97), ("detector_confirmed", 0, 0.04), ("operator", 1, 0.8), ("operator", 0, 0.9),
+            ("operator", 1, None), ("detector", 1, 0.99)]
+    ids = [robot.episode("g", "pick_red/0", r, label_source=src, detector_p=p) for src, r, p in rows]
+    rep = label_report(RolloutBuffer.open(tmp_path / "hw.zarr"), ids[:5])
+    assert rep == {"labels/operator": 3.0, "labels/detector": 1.0, "labels/detector_confirmed": 1.0, "labels/sim": 0.0,
+                   "labels/operator_share": 0.8, "labels/operator_with_detector": 2.0, "labels/disagreements": 1.0}
+    assert label_report(robot.buf, [])["labels/operator_share"] == 0.0

@@ -14,7 +14,7 @@ let localError = "";       // the refusal of this page's own last command
 const pendingCommands = new Map();
 const cams = {};           // name -> {img, loading, want}
 
-const KEYS = { s: "start", y: "success", n: "failure", a: "abort", k: "skip", u: "undo", e: "estop", " ": "estop" };
+const KEYS = { s: "start", y: "success", n: "failure", d: "accept", a: "abort", k: "skip", u: "undo", e: "estop", " ": "estop" };
 
 const operatorInput = $("operator");
 operatorInput.value = localStorage.getItem("robot_rl.operator") || "";
@@ -23,7 +23,7 @@ operatorInput.addEventListener("change", () => localStorage.setItem("robot_rl.op
 function send(command) {
   const body = { command, operator: operatorInput.value.trim() };
   // Name the episode this page shows, so a label never lands on a different one.
-  if (state && ["success", "failure", "abort"].includes(command) && state.episode.active) body.episode_id = state.episode.episode_id;
+  if (state && ["success", "failure", "abort", "accept"].includes(command) && state.episode.active) body.episode_id = state.episode.episode_id;
   if (state && command === "undo" && state.last_label && state.last_label.pending) body.episode_id = state.last_label.episode_id;
   if (ws && ws.readyState === WebSocket.OPEN) {
     const id = nextId++;
@@ -112,6 +112,10 @@ function render() {
   $("btn-start").disabled = active || state.estop;
   // A label is offered only for an episode policy_node confirmed it records; Abort always ends one.
   for (const id of ["btn-success", "btn-failure"]) $(id).disabled = !(active && state.episode.recording);
+  // Accept: only a confident proposal (success/failure) for a recorded episode; "unsure" waits for Y/N.
+  const det = active ? state.episode.detector : null;
+  $("btn-accept").disabled = !(det && det.proposal !== "unsure" && state.episode.recording);
+  renderDetector(det);
   $("btn-abort").disabled = !active;
   $("btn-undo").disabled = !pending;
   $("btn-skip").disabled = active;
@@ -125,6 +129,17 @@ const ACK_TEXT = {
   acting: (ep) => `NOT recorded: ${ep.ack_reason}`,
   no_answer: (ep) => `NOT confirmed: ${ep.ack_reason}`,
 };
+
+function renderDetector(det) {
+  const el = $("detector");
+  el.dataset.proposal = det ? det.proposal : "none";
+  el.className = det ? (det.proposal === "success" ? "ok" : det.proposal === "failure" ? "bad" : "") : "";
+  el.textContent = det ? `${det.proposal} (p ${det.p.toFixed(2)}, confidence ${det.confidence.toFixed(2)})` : "—";
+  // Automatic mode: say who labels this episode (a spot check or an unsure proposal waits for the operator).
+  if (state.auto && state.auto.enabled && state.episode.active) {
+    el.textContent += state.episode.spot_check ? " · spot check: you label this one" : " · automatic";
+  }
+}
 
 function renderRecording() {
   const ep = state.episode;
@@ -158,7 +173,8 @@ function tick() {
   const last = state.last_label;
   let text = "—";
   if (last) {
-    text = `${last.label}${last.timeout ? " (time limit)" : ""} · ${last.episode_id}${last.operator ? " · " + last.operator : ""}`;
+    text = `${last.label}${last.timeout ? " (time limit)" : ""} · ${last.episode_id}${last.operator ? " · " + last.operator : ""}`
+      + (last.label_source && last.label_source !== "operator" ? ` · ${last.label_source}` : "");
     if (last.pending) {
       const left = last.undo_until - state.now - dt;
       text += left > 0 ? ` · publishing in ${left.toFixed(1)} s (U undoes)` : " · publishing…";
