@@ -48,7 +48,7 @@ def run_mode(act_on: str, checkpoint: str, seconds: float, tmp: Path, frames: di
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Header, String
 
-    from robot_rl.ros_config import topics
+    from robot_rl.wire import topics
     from ros_nodes import qos
     from ros_nodes.messages import image_to_msg, stamp_to_s
 

@@ -3,6 +3,6 @@
 - ``camera_node`` (:mod:`ros_nodes.camera.node`): one camera -> image_raw, camera_info, depth, diagnostics.
 - ``action_executor`` (:mod:`ros_nodes.executor.node`): the safety layer, chunks -> robot commands.
 
-Topic names live in :mod:`robot_rl.ros_config.topics`, QoS choices in :mod:`ros_nodes.qos`,
+Topic names live in :mod:`robot_rl.wire.topics`, QoS choices in :mod:`ros_nodes.qos`,
 parameters are declared from the typed configs by :mod:`ros_nodes.params`. See docs/ros.md.
 """

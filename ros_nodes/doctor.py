@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.ros_config.graph_check import RunningGraph, check_running
 from robot_rl.spec import load_spec
 from robot_rl.up_cli import resolve_graph

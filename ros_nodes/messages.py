@@ -14,7 +14,7 @@ from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension
 
 from robot_rl.robot.colour import COLOUR_ENCODINGS, to_rgb8
 from robot_rl.ros_config.camera_info import CameraCalibration
-from robot_rl.ros_config.chunk_layout import chunk_checksum, chunk_dims, decode_chunk
+from robot_rl.wire.chunk_layout import chunk_checksum, chunk_dims, decode_chunk
 
 _ENCODINGS = {"rgb8": (np.uint8, 3), "16UC1": (np.uint16, 1), "mono8": (np.uint8, 1),
               "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4)}
@@ -87,7 +87,7 @@ def camera_info_msg(cal: CameraCalibration, stamp: Time, frame_id: str) -> Camer
 
 
 def chunk_to_msgs(chunk: np.ndarray, stamp: Time) -> tuple[Float32MultiArray, Header]:
-    """(H, A) chunk + observation stamp -> (chunk message, stamp message); see robot_rl.ros_config.chunk_layout."""
+    """(H, A) chunk + observation stamp -> (chunk message, stamp message); see robot_rl.wire.chunk_layout."""
     chunk = np.asarray(chunk, dtype=np.float32)
     h, a = chunk.shape
     msg = Float32MultiArray()

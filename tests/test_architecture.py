@@ -57,3 +57,59 @@ def test_importing_every_core_module_loads_no_forbidden_package():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _package_imports(package: str) -> dict[str, set[str]]:
+    """Subpackage (or top-level module) of ``package`` -> the sibling subpackages it imports."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        rel = path.relative_to(ROOT / package).parts
+        src = rel[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[0] == package:
+                    names = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name.split(".")[1] for a in node.names
+                         if a.name.startswith(package + ".")]
+            graph.setdefault(src, set()).update(n for n in names if n != src)
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (as a path that returns to its start), or None."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt] if nxt in path else path + [nxt]
+            if nxt not in state and (found := visit(nxt, path + [nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+def test_no_import_cycles_between_subpackages():
+    # robot/ and ros_config/ once imported each other through the episode events; the wire protocol
+    # (robot_rl/wire) now sits below both.
+    for package in ("robot_rl", "ros_nodes"):
+        assert _cycle(_package_imports(package)) is None, f"{package}: {_cycle(_package_imports(package))}"
+
+
+def test_wire_protocol_imports_only_the_base_modules():
+    allowed = {"wire", "config", "env", "errors"}
+    assert _package_imports("robot_rl")["wire"] <= allowed
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None

@@ -49,8 +49,8 @@ from robot_rl.errors import ConfigError
 from robot_rl.panel.commands import PanelCommand, PanelError
 from robot_rl.panel.records import USABLE, Episode, Label, Outputs
 from robot_rl.panel.proposal import Proposal, is_spot_check
-from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
-from robot_rl.ros_config.hw_schedule import HwGroup, HwRequest, HwSchedule
+from robot_rl.wire.episode_event import EpisodeAck, EpisodeEvent
+from robot_rl.wire.hw_schedule import HwGroup, HwRequest, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
 
 OWN_COUNT_HOLD_S = 10.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from robot_rl.ros_config.episode_event import EpisodeEvent
-from robot_rl.ros_config.hw_schedule import HwRequest
+from robot_rl.wire.episode_event import EpisodeEvent
+from robot_rl.wire.hw_schedule import HwRequest
 
 USABLE = ("success", "failure")  # end events that give the buffer a usable reward
 

@@ -31,7 +31,7 @@ sampling distributions (PPO ratios need the one that sampled); both are recorded
 
 A start is refused (:class:`EventRejected`, nothing recorded) without a policy (``policy_version``
 -1) or without an instruction. Every start is answered with an
-:class:`~robot_rl.ros_config.episode_event.EpisodeAck` (:meth:`EpisodeBook.ack`): ``recording``,
+:class:`~robot_rl.wire.episode_event.EpisodeAck` (:meth:`EpisodeBook.ack`): ``recording``,
 ``acting`` (no buffer: nothing is recorded) or ``refused`` with the reason, so the operator panel
 never offers a label for an episode that is not in the buffer.
 """
@@ -45,7 +45,7 @@ from typing import Mapping
 import numpy as np
 
 from robot_rl.buffer import EpisodeWriter, RolloutBuffer
-from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent
+from robot_rl.wire.episode_event import EpisodeAck, EpisodeEvent
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ parameter files are checked in tests without ROS running.
 """
 
 from robot_rl.ros_config.camera import CameraNodeConfig
-from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
 from robot_rl.ros_config.executor import ExecutorConfig
 from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.ros_config.params_file import ParamField, load_node_params, node_section, parameter_fields
@@ -23,6 +22,6 @@ NODE_CONFIGS = {
 }
 """Executable name (console script) -> the config its parameters validate against."""
 
-__all__ = ["NODE_CONFIGS", "CameraNodeConfig", "EpisodeEvent", "ExecutorConfig", "LabelNodeConfig",
-           "PolicyNodeConfig", "SimRobotConfig", "parse_episode_event", "ParamField", "load_node_params",
+__all__ = ["NODE_CONFIGS", "CameraNodeConfig", "ExecutorConfig", "LabelNodeConfig",
+           "PolicyNodeConfig", "SimRobotConfig", "ParamField", "load_node_params",
            "node_section", "parameter_fields"]

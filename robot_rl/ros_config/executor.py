@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.ros_config.policy import USE_SPEC
 from robot_rl.safety.joint_limits import JointBounds, JointLimits
 from robot_rl.safety.joint_trajectory import JointActionLayout, joint_action_layout

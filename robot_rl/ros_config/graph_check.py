@@ -17,7 +17,7 @@ from typing import Literal
 
 from robot_rl.config import StrictConfig
 from robot_rl.robot.proprio import parse_source
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.ros_config.executor import check_command_spec
 from robot_rl.spec import EmbodimentSpec, load_spec
 

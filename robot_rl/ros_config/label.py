@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.env import Context
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 
 _OPERATOR = r"^[^\x00-\x1f\x7f]*$"  # printable: ids end up in logs and in the buffer's episode table
 

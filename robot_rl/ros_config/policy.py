@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from robot_rl.config import StrictConfig
 from robot_rl.robot.proprio import parse_source
 from robot_rl.robot.trigger import ActOn
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.spec import EmbodimentSpec
 
 USE_SPEC = -1.0  # a latency override with this value means "the embodiment spec's measured latency"

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from robot_rl.config import StrictConfig
 from robot_rl.env import Context
 from robot_rl.robot.proprio import parse_source
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 
 
 class SimRobotConfig(StrictConfig):

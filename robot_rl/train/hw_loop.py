@@ -39,7 +39,7 @@ from robot_rl.buffer import USABLE_STATUSES, EpisodeTable, RolloutBuffer
 from robot_rl.env import Context
 from robot_rl.errors import ConfigError
 from robot_rl.policies import load_policy
-from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule
+from robot_rl.wire.hw_schedule import HwGroup, HwSchedule
 from robot_rl.spec import load_spec
 from robot_rl.train.batch import EpisodeGroup
 from robot_rl.train.hw_config import HwTrainConfig

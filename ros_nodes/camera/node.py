@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ros_nodes.run import run_node
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.ros_config.camera import CameraNodeConfig
 from robot_rl.ros_config.camera_info import CameraCalibration
 from robot_rl.ros_config.params_file import parameter_fields

@@ -1,7 +1,7 @@
 """action_executor: turns stamped action chunks into robot commands, safely (docs/ros.md, "Bring-up and safety").
 
 Inputs: ``/robot_rl/action_chunk`` + ``/robot_rl/action_chunk_stamp`` (paired by checksum, see
-robot_rl.ros_config.chunk_layout; action i of a chunk stamped t is sent at t + i / rate minus the
+robot_rl.wire.chunk_layout; action i of a chunk stamped t is sent at t + i / rate minus the
 spec's command-to-motion latency), the end-effector pose, ``/robot_rl/estop`` (std_msgs/Bool from any
 publisher, latched or volatile like ``ros2 topic pub``) or the ``/robot_rl/trigger_estop`` service
 (latched until the ``/robot_rl/clear_estop`` service clears it), heartbeats. Every control period (the spec's rate)
@@ -33,9 +33,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ros_nodes.run import run_node
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.chunk_layout import chunk_checksum
-from robot_rl.ros_config.episode_event import parse_episode_event
+from robot_rl.wire import topics
+from robot_rl.wire.chunk_layout import chunk_checksum
+from robot_rl.wire.episode_event import parse_episode_event
 from robot_rl.ros_config.executor import ExecutorConfig, check_command_spec
 from robot_rl.safety import (ChunkSchedule, JointStateCache, Mode, Reason, RefusalLog, TwistReference, Watchdog,
                              apply_ee_delta, check_finite, plan_joint_trajectory)

@@ -38,8 +38,8 @@ from std_srvs.srv import Trigger
 from robot_rl.buffer import EpisodeTable, RolloutBuffer
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.policies import load_policy
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.hw_schedule import HwSchedule, parse_hw_request
+from robot_rl.wire import topics
+from robot_rl.wire.hw_schedule import HwSchedule, parse_hw_request
 from robot_rl.train.hw_config import HwTrainConfig
 from robot_rl.train.hw_loop import (
     CyclePlan, check_specs, next_cycle, open_or_init_state, plan_cycle, skip_group, update_cycle,

@@ -30,9 +30,9 @@ from std_msgs.msg import Bool, Header, Int64, String
 from robot_rl.errors import ConfigError
 from robot_rl.panel import Outputs, PanelError, PanelMachine, ReferenceFrames, parse_command, resolve_token
 from robot_rl.panel.proposal import make_proposal
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.episode_event import parse_episode_ack, parse_episode_event
-from robot_rl.ros_config.hw_schedule import parse_hw_schedule
+from robot_rl.wire import topics
+from robot_rl.wire.episode_event import parse_episode_ack, parse_episode_event
+from robot_rl.wire.hw_schedule import parse_hw_schedule
 from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.spec import load_spec
 from ros_nodes import qos

@@ -5,7 +5,7 @@ bgra8 or mono8 (converted to RGB), ``/joint_states`` and the end-effector pose
 (mapped to the spec's proprio by ``proprio_sources``), ``/robot_rl/episode_event`` (a start carries
 the episode's instruction) and ``/robot_rl/instruction`` (latched; only for ``act_outside_episodes``).
 Every start event is answered on ``/robot_rl/episode_ack`` (recording / acting / refused with the
-reason; robot_rl.ros_config.episode_event). Every control period (the spec's rate) it publishes a
+reason; robot_rl.wire.episode_event). Every control period (the spec's rate) it publishes a
 heartbeat and, every ``replan_every`` ticks, a decision becomes due: with ``act_on: frame`` it is
 taken as soon as every camera has delivered a frame after the tick (at most half a period later),
 with ``tick`` at the tick itself (robot_rl.robot.trigger). It acts if every input is fresh: samples a chunk,
@@ -40,8 +40,8 @@ from robot_rl.robot.observation import ObservationInputs, check_image
 from robot_rl.robot.proprio import ProprioMap, default_proprio_sources
 from robot_rl.robot.runner import load_policy_runner
 from robot_rl.robot.trigger import DecisionTrigger
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.episode_event import parse_episode_event
+from robot_rl.wire import topics
+from robot_rl.wire.episode_event import parse_episode_event
 from robot_rl.ros_config.policy import PolicyNodeConfig
 from robot_rl.safety.refusals import RefusalLog
 from robot_rl.spec import load_spec

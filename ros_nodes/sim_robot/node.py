@@ -41,9 +41,9 @@ from robot_rl.env import Context, Observation, make_suite
 from robot_rl.errors import ConfigError
 from robot_rl.robot.commands import check_commandable, hold_action, pose_target_to_action, twist_to_action
 from robot_rl.robot.proprio import ProprioMap, default_proprio_sources
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.ros_config.camera_info import CameraCalibration
-from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
+from robot_rl.wire.episode_event import EpisodeEvent, parse_episode_event
 from robot_rl.ros_config.params_file import parameter_fields
 from robot_rl.ros_config.sim_robot import SimRobotConfig
 from ros_nodes import qos

@@ -9,7 +9,7 @@ import pytest
 from test_panel_machine import cmd, machine, refused
 
 from robot_rl.panel.proposal import make_proposal
-from robot_rl.ros_config.episode_event import EpisodeEvent, parse_episode_event
+from robot_rl.wire.episode_event import EpisodeEvent, parse_episode_event
 from robot_rl.errors import ConfigError
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from robot_rl.panel import PanelCommand, PanelError, PanelMachine, parse_command
 from robot_rl.panel.machine import OWN_COUNT_HOLD_S
-from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent, parse_episode_event
-from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule
+from robot_rl.wire.episode_event import EpisodeAck, EpisodeEvent, parse_episode_event
+from robot_rl.wire.hw_schedule import HwGroup, HwSchedule
 from robot_rl.ros_config.label import LabelNodeConfig
 
 VOLATILE = ("error", "revision", "now")

@@ -12,7 +12,7 @@ import pytest
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.panel import PanelCommand, PanelMachine
 from robot_rl.robot.episodes import EpisodeBook, EventRejected
-from robot_rl.ros_config.episode_event import EpisodeEvent
+from robot_rl.wire.episode_event import EpisodeEvent
 from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.spec import EmbodimentSpec, load_spec
 

@@ -18,7 +18,7 @@ from robot_rl.robot.episodes import EpisodeBook, EventRejected
 from robot_rl.robot.observation import ObservationInputs, check_image
 from robot_rl.robot.proprio import ProprioMap, RobotState, default_proprio_sources
 from robot_rl.ros_config import NODE_CONFIGS
-from robot_rl.ros_config.episode_event import EpisodeAck, EpisodeEvent, parse_episode_ack, parse_episode_event
+from robot_rl.wire.episode_event import EpisodeAck, EpisodeEvent, parse_episode_ack, parse_episode_event
 from robot_rl.ros_config.graph import GraphConfig, apply_overrides, node_command, validate_graph
 from robot_rl.safety.rotations import rotvec_to_quat
 from robot_rl.spec import EmbodimentSpec, load_spec

@@ -21,7 +21,7 @@ from std_msgs.msg import Bool, Float32MultiArray, Header, MultiArrayDimension
 from std_srvs.srv import Trigger
 
 from ros_harness import Probe, start_nodes, ros_env
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from ros_nodes import qos
 from robot_rl.spec import EmbodimentSpec, load_spec
 from ros_nodes.messages import chunk_to_msgs, s_to_stamp, stamp_to_s

@@ -13,7 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image
 
 from ros_harness import Probe, ros_env, start_nodes
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from ros_nodes import qos
 from ros_nodes.camera.software import test_pattern as pattern
 from ros_nodes.messages import msg_to_image, stamp_to_s

@@ -39,9 +39,9 @@ from std_msgs.msg import Float32MultiArray, Int64, String
 from ros_harness import ROOT, NodeProcess, Probe, executable, ros_env
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.episode_event import EpisodeEvent
-from robot_rl.ros_config.hw_schedule import HwSchedule, parse_hw_schedule
+from robot_rl.wire import topics
+from robot_rl.wire.episode_event import EpisodeEvent
+from robot_rl.wire.hw_schedule import HwSchedule, parse_hw_schedule
 from robot_rl.spec import load_spec
 from ros_nodes import qos
 

@@ -37,7 +37,7 @@ from ros_harness import NodeProcess
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.panel.machine import OWN_COUNT_HOLD_S
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.spec import load_spec
 from test_hw_train_e2e import INSTRUCTIONS, SPEC, TINY, HttpOperator, Rig, _collect, _free_port, _params
 

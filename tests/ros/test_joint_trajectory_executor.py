@@ -19,7 +19,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from ros_harness import Probe, ros_env, start_nodes
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from ros_nodes import qos
 from ros_nodes.messages import chunk_to_msgs, s_to_stamp
 

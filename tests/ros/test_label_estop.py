@@ -14,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from std_msgs.msg import Bool
 
 from ros_harness import NodeProcess, Probe, ros_env
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from ros_nodes import qos
 
 pytestmark = pytest.mark.ros

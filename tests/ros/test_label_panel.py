@@ -34,9 +34,9 @@ from std_msgs.msg import Bool, Header, String
 from ros_harness import NodeProcess, Probe, ros_env
 from robot_rl.buffer import RolloutBuffer
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.episode_event import parse_episode_event
-from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule, parse_hw_request
+from robot_rl.wire import topics
+from robot_rl.wire.episode_event import parse_episode_event
+from robot_rl.wire.hw_schedule import HwGroup, HwSchedule, parse_hw_request
 from robot_rl.spec import EmbodimentSpec, load_spec
 from ros_nodes import qos
 from ros_nodes.messages import image_to_msg

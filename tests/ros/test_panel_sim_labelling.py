@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import ROOT, NodeProcess, Probe, ros_env
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.spec import load_spec
 from ros_nodes import qos
 

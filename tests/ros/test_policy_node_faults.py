@@ -21,7 +21,7 @@ from std_srvs.srv import Trigger
 
 from ros_harness import NodeProcess, Probe, ros_env
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.spec import EmbodimentSpec, load_spec
 from ros_nodes import qos
 

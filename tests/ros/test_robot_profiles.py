@@ -28,7 +28,7 @@ from std_msgs.msg import String
 from ros_harness import ROOT, NodeProcess, Probe, ros_env
 from robot_rl.config import load_yaml
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from robot_rl.spec import load_spec
 from ros_nodes import qos
 

@@ -20,8 +20,8 @@ from ros_harness import ROOT, Probe, executable, ros_env
 from robot_rl.algorithms.loop import LoopConfig
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.ros_config import topics
-from robot_rl.ros_config.episode_event import parse_episode_event
+from robot_rl.wire import topics
+from robot_rl.wire.episode_event import parse_episode_event
 from robot_rl.spec import load_spec
 from robot_rl.train.batch import EpisodeGroup, groups_to_batch
 from ros_nodes import qos

@@ -19,7 +19,7 @@ from std_msgs.msg import Bool, Float32MultiArray, Header
 from std_srvs.srv import Trigger
 
 from ros_harness import Probe, start_nodes, ros_env
-from robot_rl.ros_config import topics
+from robot_rl.wire import topics
 from ros_nodes import qos
 from ros_nodes.messages import chunk_to_msgs, pose_to_arrays, s_to_stamp, stamp_to_s
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config.hw_schedule import HwGroup, HwSchedule, parse_hw_request, parse_hw_schedule
+from robot_rl.wire.hw_schedule import HwGroup, HwSchedule, parse_hw_request, parse_hw_schedule
 
 
 def _schedule(**kw) -> HwSchedule:

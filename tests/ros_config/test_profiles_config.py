@@ -7,7 +7,8 @@ import pytest
 
 from robot_rl.config import validate_config
 from robot_rl.errors import ConfigError
-from robot_rl.ros_config import ExecutorConfig, topics
+from robot_rl.ros_config import ExecutorConfig
+from robot_rl.wire import topics
 from robot_rl.ros_config.graph import GraphConfig, apply_profile
 from robot_rl.ros_config.policy import PolicyNodeConfig
 

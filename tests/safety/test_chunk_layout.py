@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from robot_rl.ros_config.chunk_layout import chunk_checksum, chunk_dims, decode_chunk
+from robot_rl.wire.chunk_layout import chunk_checksum, chunk_dims, decode_chunk
 
 
 def test_checksum_is_crc32_of_little_endian_float32_row_major():

@@ -16,7 +16,7 @@ from robot_rl.buffer import RolloutBuffer
 from robot_rl.config import validate_config
 from robot_rl.errors import ConfigError
 from robot_rl.policies import load_policy, make_policy, save_policy
-from robot_rl.ros_config.hw_schedule import parse_hw_schedule
+from robot_rl.wire.hw_schedule import parse_hw_schedule
 from robot_rl.spec import load_spec
 from robot_rl.train.batch import groups_to_batch
 from robot_rl.train.hw_config import HwTrainConfig
