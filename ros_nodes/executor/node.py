@@ -19,7 +19,7 @@ and counts what it would have sent. Refusals are counted per reason on
 from __future__ import annotations
 
 import sys
-from collections import Counter
+from collections import Counter, deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -37,7 +37,7 @@ from robot_rl.wire import topics
 from robot_rl.wire.chunk_layout import chunk_checksum
 from robot_rl.wire.episode_event import parse_episode_event
 from robot_rl.ros_config.executor import ExecutorConfig, check_command_spec
-from robot_rl.safety import (ChunkSchedule, JointStateCache, Mode, Reason, RefusalLog, TwistReference, Watchdog,
+from robot_rl.safety import (ChunkSchedule, JointStateCache, Mode, Reason, RefusalLog, MotionReference, Watchdog,
                              apply_ee_delta, check_finite, plan_joint_trajectory)
 from robot_rl.spec import load_spec
 from ros_nodes import qos
@@ -76,11 +76,12 @@ class ActionExecutor(Node):
         self.mode = Mode.IDLE
         self.hold_pose: tuple[np.ndarray, np.ndarray] | None = None
         # Twists go from the previous target while motion is continuous (one tick, with slack for jitter).
-        self.twist_ref = TwistReference(max_gap_s=1.5 * self.period)
+        self.motion_ref = MotionReference(max_gap_s=1.5 * self.period)
         self.ee_pose: tuple[np.ndarray, np.ndarray, float] | None = None  # position, quaternion, stamp [s]
         self._pending_chunks: dict[str, tuple[np.ndarray, float]] = {}  # checksum -> (chunk (H, A), arrival)
         self._pending_stamps: dict[str, tuple[float, float]] = {}       # checksum -> (stamp, arrival)
         self._late_seen = 0
+        self._started_ids: deque[str] = deque(maxlen=64)  # recent starts: a repeat changes nothing
         # joint_trajectory: latest joint positions; the last motion's first point and the held positions.
         self.joint_cache = JointStateCache(self.joint.joint_names) if self.joint else None
         self.last_joint_target: np.ndarray | None = None  # (J,)
@@ -181,11 +182,12 @@ class ActionExecutor(Node):
             self._refuse(Reason.STALE_OBSERVATION, f"observation is {age:.3f} s old "
                                                    f"(max_observation_age_s {self.cfg.max_observation_age_s})")
             return
-        if not self.schedule.set_chunk(chunk, stamp):
+        if not self.schedule.set_chunk(chunk, stamp, arrival_s=now):
             self._refuse(Reason.OUT_OF_ORDER, f"chunk stamped {stamp:.3f} is not newer than {self.schedule.stamp_s:.3f}")
             return
         self.watchdog.chunk_received(now)
         self.stats["chunks_accepted"] += 1
+        self.stats["chunks_started_on_arrival"] += int(self.schedule.start_s != stamp)
 
     def _expire_pending(self, now: float) -> None:
         timeout = self.cfg.stamp_pairing_timeout_s
@@ -240,9 +242,12 @@ class ActionExecutor(Node):
         except ConfigError:
             return
         if event.event == "start":
+            if event.episode_id in self._started_ids:
+                return  # a panel repeating its unanswered start: the running schedule stands
+            self._started_ids.append(event.episode_id)
             self.hold_pose = None
             self.last_joint_target = self.hold_joints = None
-            self.twist_ref.reset()
+            self.motion_ref.reset()
             self.schedule = self._new_schedule()
             self._late_seen = 0
 
@@ -300,9 +305,10 @@ class ActionExecutor(Node):
             self._refuse(Reason.OUTSIDE_WORKSPACE, f"action {index} at position {np.round(pos, 3).tolist()}")
             self._hold(now)
             return
-        # Pose targets are tracked, so they start from the measured pose; twists are integrated by the
-        # controller, so continuous motion starts from the previous target (robot_rl.safety.twist_reference).
-        base_pos, base_quat = (pos, quat) if self.cfg.command_type == "pose" else self.twist_ref.base(pos, quat, now)
+        # While motion is continuous the controller's commanded pose is the previous target (the measured
+        # pose lags it): deltas add to that target, as in simulation; after a pause, to the measured pose
+        # (robot_rl.safety.motion_reference).
+        base_pos, base_quat = self.motion_ref.base(pos, quat, now)
         outcome = apply_ee_delta(base_pos, base_quat, action, self.period, self.cfg.limits,
                                  self.spec.action_low, self.spec.action_high)
         if not outcome.ok:
@@ -317,7 +323,7 @@ class ActionExecutor(Node):
         else:
             msg = twist_command(base_pos, base_quat, outcome.position, outcome.orientation, self.period, stamp,
                                 self.cfg.command_frame)
-            self.twist_ref.commanded(outcome.position, outcome.orientation, now)
+        self.motion_ref.commanded(outcome.position, outcome.orientation, now)
         self.hold_pose = (outcome.position, outcome.orientation)
         self._send(msg, outcome.gripper, f"action {index}")
 
@@ -374,7 +380,7 @@ class ActionExecutor(Node):
         if self.joint is not None:
             self._hold_joints(now)
         elif self.cfg.command_type == "twist":
-            self.twist_ref.reset()
+            self.motion_ref.reset()
             self._send(zero_twist(stamp, self.cfg.command_frame), None, "hold", hold=True)
         elif self.hold_pose is not None:
             self._send(pose_command(*self.hold_pose, stamp, self.cfg.command_frame), None, "hold", hold=True)
@@ -383,7 +389,7 @@ class ActionExecutor(Node):
         """Stop: one zero twist (Servo would coast otherwise) or one trajectory to the current joints (the
         controller would finish the look-ahead otherwise), then silence."""
         self.hold_pose = None
-        self.twist_ref.reset()
+        self.motion_ref.reset()
         if self.joint is not None:
             self._stop_joints(self._now())
         elif self.cfg.command_type == "twist":
@@ -418,6 +424,7 @@ class ActionExecutor(Node):
         values: dict[str, object] = {
             "mode": self.mode.value, "dry_run": self.cfg.dry_run, "estop": self.watchdog.estopped,
             "chunks_accepted": self.stats["chunks_accepted"], "commands": self.stats["commands"],
+            "chunks_started_on_arrival": self.stats["chunks_started_on_arrival"],
             "hold_commands": self.stats["hold_commands"], "published": self.stats["published"],
             "dry_run_suppressed": self.stats["dry_run_suppressed"], "rejected_messages": rejected,
             "lost_heartbeats": ",".join(self.watchdog.lost_heartbeats(self._now())),

@@ -236,8 +236,10 @@ def test_every_start_is_answered_recording_acting_or_refused_with_the_reason(tmp
                              policy_version=4, stamp=1.0) and ack.recording
     assert parse_episode_ack(ack.to_json()) == ack  # what goes on the wire round-trips
     assert answer(book, start("e1"), 4).status == "recording"  # a duplicate start: still the same recording
+    assert book.has_started("e1") and not book.has_started("e9")
     ack = answer(book, start("e2"), -1)
     assert ack.status == "refused" and "no policy loaded" in ack.reason and book.active is None
+    assert book.has_started("e1")  # closed (aborted by e2's start) and still known: a repeat reopens nothing
     ack = answer(book, start("e3", instruction=""), 4)  # never the latched topic's (possibly stale) text
     assert ack.status == "refused" and "carries no instruction" in ack.reason and book.active is None
     ack = answer(EpisodeBook(None), start("e4"), 4)
@@ -268,11 +270,14 @@ def test_shipped_graphs_validate_and_overrides_are_checked():
 def test_node_command_line():
     g = GraphConfig.model_validate({"nodes": [{"executable": "policy_node", "name": "p", "params": ["a.yaml"],
                                                "overrides": {"checkpoint": "/c", "temperature": 0.5, "act_outside_episodes": True,
-                                                             "buffer_path": "", "spec": "1"}}]})
+                                                             "buffer_path": "", "spec": "1",
+                                                             "suite_options": '{"spec": "tabletop_64"}',
+                                                             "operator": "it's me"}}]})
     cmd = node_command(g.nodes[0], "/bin/policy_node", [Path("/x/a.yaml")])
     assert cmd == ["/bin/policy_node", "--ros-args", "-r", "__node:=p", "--params-file", "/x/a.yaml",
                    "-p", "checkpoint:=/c", "-p", "temperature:=0.5", "-p", "act_outside_episodes:=true",
-                   "-p", "buffer_path:=''", "-p", "spec:='1'"]
+                   "-p", "buffer_path:=''", "-p", "spec:='1'",
+                   "-p", """suite_options:='{"spec": "tabletop_64"}'""", "-p", "operator:=it's me"]
 
 
 def test_up_cli_check_and_help():

@@ -1,12 +1,12 @@
 """Twists against an integrating controller with tracking lag (MoveIt Servo, the sim robot): computed
 from the measured pose they push the controller's command out of the workspace box by the lag;
-computed from the previous target (TwistReference) they stop exactly at the box."""
+computed from the previous target (MotionReference) they stop exactly at the box."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from robot_rl.safety import SafetyLimits, TwistReference, apply_ee_delta
+from robot_rl.safety import SafetyLimits, MotionReference, apply_ee_delta
 
 DT = 0.1
 LIMITS = SafetyLimits(workspace_low=[-0.5, -0.5, 0.0], workspace_high=[0.06, 0.5, 0.5],
@@ -18,7 +18,7 @@ PUSH = np.array([0.05, 0, 0, 0, 0, 0, 1.0])  # asks for 0.5 m/s towards the +x w
 def _drive(use_reference: bool, ticks: int = 30, missed: tuple[int, ...] = ()) -> float:
     """Furthest x the controller is commanded to (it integrates twists; the arm tracks it with lag).
     At the ``missed`` ticks the executor is late: the controller applies the previous twist again."""
-    ref = TwistReference(max_gap_s=1.5 * DT)
+    ref = MotionReference(max_gap_s=1.5 * DT)
     commanded = measured = velocity = np.zeros(3)
     furthest = 0.0
     for k in range(ticks):
@@ -51,7 +51,7 @@ def test_twists_from_the_previous_target_keep_an_integrating_controller_in_the_b
 
 
 def test_the_measured_pose_is_the_reference_after_a_pause():
-    ref = TwistReference(max_gap_s=0.15)
+    ref = MotionReference(max_gap_s=0.15)
     measured = np.array([0.1, 0.2, 0.3])
     np.testing.assert_array_equal(ref.base(measured, Q, 0.0)[0], measured)  # nothing commanded yet
     ref.commanded(np.array([0.2, 0.2, 0.3]), Q, 1.0)
