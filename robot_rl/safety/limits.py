@@ -40,6 +40,10 @@ class SafetyLimits(StrictConfig):
                                         description="largest end-effector linear speed [m/s]")
     max_angular_speed_rad_s: float = Field(default=1.5, gt=0.0, le=20.0,
                                            description="largest end-effector angular speed [rad/s]")
+    max_target_lead_m: float = Field(default=0.05, gt=0.0, le=0.5,
+                                     description="largest distance a target may run ahead of the measured pose [m]: "
+                                                 "further (the arm is blocked or far behind), the next delta adds "
+                                                 "to the measured pose instead of the previous target")
 
     @model_validator(mode="after")
     def _box_ordered(self) -> SafetyLimits:

@@ -23,13 +23,16 @@ import numpy as np
 class MotionReference:
     """The previous target while motion is continuous, else the measured pose."""
 
-    def __init__(self, max_gap_s: float) -> None:
+    def __init__(self, max_gap_s: float, max_lead_m: float = float("inf")) -> None:
         self.max_gap_s = max_gap_s  # a longer gap since the last motion command ends continuity
+        self.max_lead_m = max_lead_m  # a target further ahead of the measured pose is given up
         self._last: tuple[np.ndarray, np.ndarray, float] | None = None  # position (3,), quaternion (4,), time
 
     def base(self, position: np.ndarray, orientation: np.ndarray, now_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """The pose to apply the next delta to: the last target if it was commanded recently."""
-        if self._last is not None and 0.0 <= now_s - self._last[2] <= self.max_gap_s:
+        """The pose to apply the next delta to: the last target if it was commanded recently and the arm
+        keeps up with it (within ``max_lead_m``: a blocked arm must not let the targets run away)."""
+        if (self._last is not None and 0.0 <= now_s - self._last[2] <= self.max_gap_s
+                and float(np.linalg.norm(self._last[0] - np.asarray(position))) <= self.max_lead_m):
             return self._last[0], self._last[1]
         return np.asarray(position, dtype=np.float64), np.asarray(orientation, dtype=np.float64)
 

@@ -76,7 +76,7 @@ class ActionExecutor(Node):
         self.mode = Mode.IDLE
         self.hold_pose: tuple[np.ndarray, np.ndarray] | None = None
         # Twists go from the previous target while motion is continuous (one tick, with slack for jitter).
-        self.motion_ref = MotionReference(max_gap_s=1.5 * self.period)
+        self.motion_ref = MotionReference(max_gap_s=1.5 * self.period, max_lead_m=cfg.limits.max_target_lead_m)
         self.ee_pose: tuple[np.ndarray, np.ndarray, float] | None = None  # position, quaternion, stamp [s]
         self._pending_chunks: dict[str, tuple[np.ndarray, float]] = {}  # checksum -> (chunk (H, A), arrival)
         self._pending_stamps: dict[str, tuple[float, float]] = {}       # checksum -> (stamp, arrival)

@@ -60,3 +60,20 @@ def test_the_measured_pose_is_the_reference_after_a_pause():
     ref.commanded(np.array([0.2, 0.2, 0.3]), Q, 2.0)
     ref.reset()  # hold / stop / e-stop
     np.testing.assert_array_equal(ref.base(measured, Q, 2.05)[0], measured)
+
+
+def test_pose_deltas_add_to_the_previous_target_unless_the_arm_stays_behind_by_more_than_the_lead():
+    ref = MotionReference(max_gap_s=0.15, max_lead_m=0.05)
+    q = np.array([0.0, 0.0, 0.0, 1.0])
+    measured = np.array([0.5, 0.0, 0.3])
+    base, _ = ref.base(measured, q, 0.0)
+    np.testing.assert_array_equal(base, measured)              # nothing commanded yet: the measured pose
+    ref.commanded(measured + [0.02, 0, 0], q, 0.0)
+    base, _ = ref.base(measured + [0.01, 0, 0], q, 0.1)       # the arm lags 1 cm behind: the target counts
+    np.testing.assert_allclose(base, [0.52, 0.0, 0.3])
+    ref.commanded(measured + [0.07, 0, 0], q, 0.1)
+    base, _ = ref.base(measured + [0.01, 0, 0], q, 0.2)       # 6 cm behind (blocked): start over from the arm
+    np.testing.assert_allclose(base, [0.51, 0.0, 0.3])
+    ref.commanded(measured, q, 0.2)
+    base, _ = ref.base(measured + [0.001, 0, 0], q, 0.5)      # a pause: the measured pose again
+    np.testing.assert_allclose(base, [0.501, 0.0, 0.3])
