@@ -113,7 +113,7 @@ SHIFT_CLASSES: dict[str, type[StrictConfig]] = {
 
 # Severities. `lab` is what a careful lab leaves: the magnitudes sit inside the ranges people report
 # for the shift (comments in the shift classes) and inside the training randomization's ranges.
-# `hard` is a sloppy set-up. The docs (docs/rehearsal.md) carry the success each one costs.
+# `hard` is a sloppy set-up. docs/reality.md carries the success each one costs.
 PROFILES: dict[str, RealityShifts] = {
     "none": RealityShifts(),
     "lab": RealityShifts(
