@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -34,6 +33,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from panel_harness import INSTRUCTIONS, SIM_SPEC, TINY, free_port, node_params
 from std_msgs.msg import Float32MultiArray, Int64, String
 
 from ros_harness import ROOT, NodeProcess, Probe, executable, ros_env
@@ -47,24 +47,8 @@ from ros_nodes import qos
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "cnn_channels": [8, 8, 16], "image_grid": 2,
-        "head": {"kind": "gaussian"}}
-SPEC = "tabletop_64"
-INSTRUCTIONS = {"pick_red": "pick up the red cube", "pick_blue": "pick up the blue cube"}
+SPEC = SIM_SPEC
 HAVE_PANEL = (Path(sys.executable).parent / "success_label_node").exists() or bool(shutil.which("success_label_node"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _params(src: str, node: str, **updates) -> dict:
-    """A launch/config parameter file's section for ``node`` with ``updates`` applied."""
-    data = yaml.safe_load((ROOT / "launch" / "config" / src).read_text())
-    data[node]["ros__parameters"].update(updates)
-    return {node: data[node]}
 
 
 class HttpOperator:
@@ -214,13 +198,13 @@ def rig(tmp_path_factory, domain_id):
     torch.manual_seed(0)
     save_policy(make_policy("tiny", load_spec(SPEC), TINY), tmp / "v0")
     buffer = tmp / "rollouts.zarr"
-    port = _free_port()
+    port = free_port()
     params = {
-        "sim_robot_node": _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
+        "sim_robot_node": node_params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
                                   auto_start=False, report_success=False, max_steps=6, camera_rate_hz=20.0),
-        "policy_node": _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
+        "policy_node": node_params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
                                buffer_path=str(buffer)),
-        "action_executor": _params("executor_sim.yaml", "action_executor", spec=SPEC),
+        "action_executor": node_params("executor_sim.yaml", "action_executor", spec=SPEC),
     }
     if HAVE_PANEL:
         params["success_label_node"] = {"success_label_node": {"ros__parameters": {

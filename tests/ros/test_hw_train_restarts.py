@@ -39,7 +39,8 @@ from robot_rl.panel.machine import OWN_COUNT_HOLD_S
 from robot_rl.policies import make_policy, save_policy
 from robot_rl.wire import topics
 from robot_rl.spec import load_spec
-from test_hw_train_e2e import INSTRUCTIONS, SPEC, TINY, HttpOperator, Rig, _collect, _free_port, _params
+from panel_harness import INSTRUCTIONS, TINY, free_port, node_params
+from test_hw_train_e2e import SPEC, HttpOperator, Rig, _collect
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -52,14 +53,14 @@ def rig(tmp_path_factory, domain_id):
     torch.manual_seed(0)
     save_policy(make_policy("tiny", load_spec(SPEC), TINY), tmp / "v0")
     buffer = tmp / "rollouts.zarr"
-    port = _free_port()
+    port = free_port()
     params = {
-        "sim_robot_node": _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
+        "sim_robot_node": node_params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
                                   auto_start=False, report_success=False, max_steps=6, camera_rate_hz=20.0),
         # The launch parameters name the ORIGINAL checkpoint: a restarted node comes back with version 0.
-        "policy_node": _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
+        "policy_node": node_params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
                                buffer_path=str(buffer)),
-        "action_executor": _params("executor_sim.yaml", "action_executor", spec=SPEC),
+        "action_executor": node_params("executor_sim.yaml", "action_executor", spec=SPEC),
         "success_label_node": {"success_label_node": {"ros__parameters": {
             "port": port, "spec": SPEC, "undo_window_s": 0.0, "time_limit_s": 0.0, "jpeg_rate_hz": 2.0}}},
     }
