@@ -28,24 +28,31 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
     Raises ValueError on a zero or non-finite quaternion, which is no rotation at all.
     """
     q = np.asarray(q, dtype=np.float64)
-    n = np.linalg.norm(q, axis=-1, keepdims=True)
-    if not np.all(np.isfinite(n)) or np.any(n < _MIN_NORM):
-        raise ValueError(f"quaternion {q.tolist()} has no direction (norm {np.squeeze(n).tolist()})")
-    q = q / n
+    if q.ndim == 1:  # the per-step case (safety layer, proprio): scalar arithmetic is ~5x faster
+        n = float(np.linalg.norm(q))
+        if not np.isfinite(n) or n < _MIN_NORM:
+            raise ValueError(f"quaternion {q.tolist()} has no direction (norm {n})")
+        q = q / n
+        return -q if q[3] < 0 else q
+    norms = np.linalg.norm(q, axis=-1, keepdims=True)
+    if not np.all(np.isfinite(norms)) or np.any(norms < _MIN_NORM):
+        bad = ~np.isfinite(norms[..., 0]) | (norms[..., 0] < _MIN_NORM)
+        raise ValueError(f"quaternion {q[bad][0].tolist()} has no direction (norm {norms[bad][0, 0]})")
+    q = q / norms
     return np.where(q[..., 3:4] < 0, -q, q)
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product ``a * b`` of ``(x, y, z, w)`` quaternions: apply ``b`` first, then ``a``."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
-    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return np.stack([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    ], axis=-1)
+    single = a.ndim == b.ndim == 1  # the per-step case: unpacking to floats is ~3x faster than slicing
+    ax, ay, az, aw = a if single else np.moveaxis(a, -1, 0)
+    bx, by, bz, bw = b if single else np.moveaxis(b, -1, 0)
+    parts = (aw * bx + ax * bw + ay * bz - az * by,
+             aw * by - ax * bz + ay * bw + az * bx,
+             aw * bz + ax * by - ay * bx + az * bw,
+             aw * bw - ax * bx - ay * by - az * bz)
+    return np.array(parts) if single else np.stack(parts, axis=-1)
 
 
 def quat_conj(q: np.ndarray) -> np.ndarray:
