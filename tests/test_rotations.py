@@ -71,6 +71,8 @@ def test_zero_or_non_finite_quaternions_are_refused():
             quat_to_matrix(bad)
         with pytest.raises(ValueError, match="has no direction"):
             quat_to_rotvec(bad)
+    with pytest.raises(ValueError, match=r"quaternion \[0.0, 0.0, 0.0, 0.0\] has no direction"):
+        quat_normalize(np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]))  # one bad row of a batch
 
 
 def test_round_trips_batched():
