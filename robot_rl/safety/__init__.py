@@ -3,7 +3,7 @@
 Everything here takes the current time as an argument so it can be tested with known answers:
 
 - :mod:`~robot_rl.safety.limits`: workspace box, per-step and velocity clamps, NaN/inf rejection.
-- :mod:`~robot_rl.safety.rotations`: the quaternion / axis-angle arithmetic the limits need.
+- quaternion / axis-angle arithmetic comes from :mod:`robot_rl.rotations`, the core's one rotation convention.
 - :mod:`~robot_rl.safety.schedule`: absolute target times for the actions of a chunk, late ones dropped.
 - :mod:`~robot_rl.safety.watchdog`: e-stop latch, heartbeats, stale chunks and observations -> mode.
 - :mod:`~robot_rl.safety.refusals`: refusal reasons, their counts and rate-limited logging.

@@ -7,7 +7,7 @@ from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from robot_rl.safety.rotations import quat_conj, quat_mul, quat_to_rotvec
+from robot_rl.rotations import quat_conj, quat_mul, quat_to_rotvec
 
 
 def pose_command(position: np.ndarray, orientation: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped:

@@ -20,7 +20,7 @@ from robot_rl.robot.proprio import ProprioMap, RobotState, default_proprio_sourc
 from robot_rl.ros_config import NODE_CONFIGS
 from robot_rl.wire.episode_event import EpisodeAck, EpisodeEvent, parse_episode_ack, parse_episode_event
 from robot_rl.ros_config.graph import GraphConfig, apply_overrides, node_command, validate_graph
-from robot_rl.safety.rotations import rotvec_to_quat
+from robot_rl.rotations import quat_from_rotvec
 from robot_rl.spec import EmbodimentSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def small_spec(spec) -> EmbodimentSpec:
 
 def test_proprio_known_answer_and_round_trip(spec):
     pmap = ProprioMap(spec, list(reversed(TABLETOP_SOURCES)))  # order does not matter: spec order wins
-    q = rotvec_to_quat(np.array([0.0, 0.0, np.pi / 2]))  # 90 degrees about z
+    q = quat_from_rotvec(np.array([0.0, 0.0, np.pi / 2]))  # 90 degrees about z
     state = RobotState(np.array([0.1, -0.2, 0.3]), q, {"gripper": -0.5, "other": 9.0})
     proprio = pmap.from_robot(state)
     np.testing.assert_allclose(proprio, [0.1, -0.2, 0.3, 0, 0, np.pi / 2, -0.5], atol=1e-6)
@@ -88,8 +88,8 @@ def test_bad_gripper_maps_are_refused_with_the_syntax(spec, bad):
 # ---- commands -----------------------------------------------------------------------------------
 
 def test_pose_target_becomes_the_delta_towards_it(spec):
-    q0 = rotvec_to_quat(np.array([0.0, 0.0, 0.3]))
-    target_q = rotvec_to_quat(np.array([0.0, 0.0, 0.5]))
+    q0 = quat_from_rotvec(np.array([0.0, 0.0, 0.3]))
+    target_q = quat_from_rotvec(np.array([0.0, 0.0, 0.5]))
     action = pose_target_to_action(spec, np.array([0.1, 0.0, 0.2]), q0, np.array([0.12, -0.01, 0.2]), target_q, -1.0)
     np.testing.assert_allclose(action, [0.02, -0.01, 0.0, 0.0, 0.0, 0.2, -1.0], atol=1e-6)
     far = pose_target_to_action(spec, np.zeros(3), q0, np.array([1.0, 0, 0]), q0, 1.0)
