@@ -1,6 +1,6 @@
 """Stand-in for ``ros2 topic pub --once TOPIC std_msgs/Bool "data: true"`` (the ros2 CLI is not in
 the pip wheels): the same default QoS (reliable, volatile, keep last 10), one message, a short
-keep-alive, exit. It waits for a match as the CLI does, but publishes even without one, so a QoS
+keep-alive, exit. It waits for matches as the CLI does (until they settle), but publishes even without one, so a QoS
 mismatch shows as the executor not stopping rather than as this script failing.
 
 Usage: python estop_pub_once.py TOPIC   (ROS_DOMAIN_ID from the environment)
@@ -21,10 +21,14 @@ def main() -> int:
     rclpy.init()
     node = rclpy.create_node("estop_pub_once")
     pub = node.create_publisher(Bool, sys.argv[1], ROS2_TOPIC_PUB_QOS)
+    # Wait until discovery settles (no new match for a second): the graph has several subscribers (every
+    # executor subscribes twice) and publishing at the first match can miss the one the test watches.
     end = time.monotonic() + 10.0
-    while pub.get_subscription_count() == 0 and time.monotonic() < end:
+    matched, since = 0, time.monotonic()
+    while time.monotonic() < end and (matched == 0 or time.monotonic() - since < 1.0):
         rclpy.spin_once(node, timeout_sec=0.05)
-    matched = pub.get_subscription_count()
+        if pub.get_subscription_count() != matched:
+            matched, since = pub.get_subscription_count(), time.monotonic()
     pub.publish(Bool(data=True))
     time.sleep(0.1)  # the CLI's default --keep-alive
     sys.stderr.write(f"published once to {sys.argv[1]} with {matched} matched subscription(s)\n")
