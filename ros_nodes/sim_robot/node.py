@@ -112,7 +112,9 @@ class SimRobotNode(Node):
         self.target: tuple[np.ndarray, np.ndarray] | None = None
         self.twist: tuple[np.ndarray, np.ndarray, float] | None = None
         self.gripper = 1.0
-        self._own_ids: set[str] = set()
+        # (episode id, event) of what we published: echoes are ignored, while an operator's label of one of
+        # our own scheduled episodes (auto_start with report_success false) still ends it.
+        self._own_events: set[tuple[str, str]] = set()
         self._heartbeat = -1e9
 
         image_qos = qos.by_name(cfg.image_qos)
@@ -124,7 +126,8 @@ class SimRobotNode(Node):
         self.event_pub = self.create_publisher(String, topics.EPISODE_EVENT, qos.RELIABLE)
         self.instruction_pub = self.create_publisher(String, topics.INSTRUCTION, qos.LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
-        self.verdict_pub = self.create_publisher(String, topics.SIM_VERDICT, qos.RELIABLE)
+        # Latched: an operator (script) that joins while the stand-in holds a finished episode still gets its verdict.
+        self.verdict_pub = self.create_publisher(String, topics.SIM_VERDICT, qos.LATCHED)
         if cfg.command_type == "pose":
             self.create_subscription(PoseStamped, cfg.pose_command_topic, self._on_pose_command, qos.RELIABLE)
         else:
@@ -220,7 +223,7 @@ class SimRobotNode(Node):
     def _start_next(self) -> None:
         ctx, group = self._next_scheduled()
         episode_id = f"{group}-{self._in_group}"
-        self._own_ids.add(episode_id)
+        self._own_events.add((episode_id, "start"))
         self._start(EpisodeEvent(event="start", episode_id=episode_id, context_id=ctx.id, group_id=group,
                                  label_source="sim"))
         self._publish_images()
@@ -230,7 +233,7 @@ class SimRobotNode(Node):
     def _end(self, kind: str, timeout: bool = False) -> None:
         event = EpisodeEvent(event=kind, episode_id=self.episode.episode_id, context_id=self.episode.context_id,
                              group_id=self.episode.group_id, label_source="sim", timeout=timeout, stamp=self._now())
-        self._own_ids.add(event.episode_id)
+        self._own_events.add((event.episode_id, kind))
         self.event_pub.publish(String(data=event.to_json()))
         self.stats[f"episodes_{kind}"] += 1
         self.get_logger().info(f"episode {event.episode_id} ({event.context_id}): {kind} after {self.steps} steps")
@@ -244,7 +247,7 @@ class SimRobotNode(Node):
             self.stats["rejected_events"] += 1
             self.get_logger().warning(f"rejected episode event: {err}", throttle_duration_sec=2.0)
             return
-        if event.episode_id in self._own_ids:
+        if (event.episode_id, event.event) in self._own_events:
             return  # our own announcement coming back
         if event.event == "start":
             self._start(event)
