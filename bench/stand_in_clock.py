@@ -6,7 +6,8 @@ tiny VLA on the CPU) and action_executor following it, with the stand-in judging
 (report_success true) so episodes run back to back. After a warm-up the bench reads the stand-in's
 diagnostics: ``clock_speed_reached`` (sim seconds per wall second since its start: the warm-up, spent
 mostly waiting for the policy's heartbeat, is subtracted by differencing two readings),
-``clock_capped`` (steps taken late: the pace could not be held) and ``render_ms_mean``.
+``clock_capped`` (steps taken late: the pace could not be held), ``render_ms_mean`` and the share of
+sim time spent stepping episodes (the tabletop spec's 0.1 s period x env steps).
 
     .venv/bin/python bench/stand_in_clock.py                       # 12 runs of ~25 s
     .venv/bin/python bench/stand_in_clock.py --speeds 1 10 --sizes 640x480 --profiles lab --seconds 30
@@ -91,9 +92,12 @@ def run_one(checkpoint: Path, tmp: Path, size: str, profile: str, speed: float, 
         rclpy.try_shutdown(context=context)
         log.close()
     capped = int(diag1.get("clock_capped", 0)) - int(diag0.get("clock_capped", 0))
+    env_steps = int(diag1.get("env_steps", 0)) - int(diag0.get("env_steps", 0))
     return {"size": size, "profile": profile, "speed": speed, "reached": (sim1 - sim0) / (wall1 - wall0),
             "capped": capped, "render_ms": float(diag1.get("render_ms_mean", "nan") or "nan"),
-            "episodes": int(diag1.get("episodes_started", 0)) - int(diag0.get("episodes_started", 0))}
+            "episodes": int(diag1.get("episodes_started", 0)) - int(diag0.get("episodes_started", 0)),
+            # Share of the window's sim time spent in episodes (the rest: gaps, waiting for the policy).
+            "stepping": env_steps * 0.1 / max(sim1 - sim0, 1e-9)}
 
 
 def main() -> int:
@@ -120,7 +124,8 @@ def main() -> int:
                     rows.append(row)
                     print(f"{size:>8} {profile:>5} clock_speed {speed:>5.1f}: reached {row['reached']:.2f}x, "
                           f"capped {row['capped']} steps, render {row['render_ms']:.1f} ms, "
-                          f"{row['episodes']} episodes", flush=True)
+                          f"{row['episodes']} episodes, {100 * row['stepping']:.0f}% of sim time in episodes",
+                          flush=True)
     print("\nsize      profile  " + "  ".join(f"{s:>5.0f}x" for s in args.speeds))
     for size in args.sizes:
         for profile in args.profiles:
