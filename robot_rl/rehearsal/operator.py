@@ -49,6 +49,8 @@ class EpisodeRecord:
     mislabelled: bool = False
     reaction_s: float = 0.0
     steps: int = 0
+    wall_start: float | None = None    # wall-clock times the node adds (the sim-time speed-up); never read here
+    wall_label: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -59,7 +59,8 @@ def _hw_train(args: argparse.Namespace) -> int:
     from ros_nodes.hw_train.node import HwTrainNode
 
     init = {"domain_id": args.domain_id} if args.domain_id is not None else {}
-    rclpy.init(args=None, **init)
+    # use_sim_time as a global ROS argument: the node's clock (poll and deploy timers) follows /clock.
+    rclpy.init(args=["robot-rl", "--ros-args", "-p", "use_sim_time:=true"] if args.use_sim_time else None, **init)
     node = None
     try:
         node = HwTrainNode(cfg)
@@ -85,4 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override a config field, e.g. --set groups_needed=2 --set loop.ppo_epochs=1 (repeatable)")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: the environment's)")
     p.add_argument("--check", action="store_true", help="validate CONFIG and exit (needs no ROS)")
+    p.add_argument("--use-sim-time", action="store_true",
+                   help="run on /clock (a rehearsal's stand-in publishes it); default: wall-clock time")
     p.set_defaults(func=_hw_train)

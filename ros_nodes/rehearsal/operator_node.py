@@ -124,10 +124,12 @@ class OperatorNode(Node):
         if action.command == "start":
             ep = (reply.get("state") or {}).get("episode") or {}
             self.logic.on_started(ep.get("episode_id") or "", ep.get("group_id") or "", ep.get("context_id") or "", now)
+            self.logic.current.wall_start = time.time()
             self.get_logger().info(f"started {ep.get('episode_id')} ({ep.get('context_id')})")
             return
         rec = self.logic.on_ended(action.command, now)
         if rec is not None:
+            rec.wall_label = time.time()
             truth = "?" if rec.truth is None else ("success" if rec.truth else "failure")
             self.get_logger().info(f"{rec.episode_id}: {rec.label} (sim says {truth}"
                                    f"{', MISLABELLED' if rec.mislabelled else ''})")
