@@ -117,6 +117,18 @@ class RehearsalConfig(StrictConfig):
     graph: GraphConfig = Field(default_factory=GraphConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
 
+    @model_validator(mode="after")
+    def _reality_known(self) -> RehearsalConfig:
+        from robot_rl.env import suite_kwargs
+
+        # An unknown profile or shift fails here, naming the allowed ones, not minutes later in the stand-in.
+        r = self.reality
+        try:
+            suite_kwargs(self.suite, self.suite_options, r.profile, r.seed, r.options)
+        except ConfigError as err:
+            raise ValueError(f"reality: {err}") from None
+        return self
+
     @property
     def eval_points(self) -> list[int]:
         """Update counts after which held-out success is measured through the graph."""
