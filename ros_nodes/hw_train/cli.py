@@ -59,8 +59,7 @@ def _hw_train(args: argparse.Namespace) -> int:
     from ros_nodes.hw_train.node import HwTrainNode
 
     init = {"domain_id": args.domain_id} if args.domain_id is not None else {}
-    # use_sim_time as a global ROS argument: the node's clock (poll and deploy timers) follows /clock.
-    rclpy.init(args=["robot-rl", "--ros-args", "-p", "use_sim_time:=true"] if args.use_sim_time else None, **init)
+    rclpy.init(args=None, **init)
     node = None
     try:
         node = HwTrainNode(cfg, use_sim_time=args.use_sim_time)
@@ -88,6 +87,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--use-sim-time", action="store_true",
                    help="follow /clock (the robot stand-in's sim time, publish_clock) instead of the wall clock")
     p.add_argument("--check", action="store_true", help="validate CONFIG and exit (needs no ROS)")
-    p.add_argument("--use-sim-time", action="store_true",
-                   help="run on /clock (a rehearsal's stand-in publishes it); default: wall-clock time")
     p.set_defaults(func=_hw_train)
