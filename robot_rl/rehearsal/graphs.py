@@ -123,6 +123,9 @@ class RunningGraph:
     logs: dict[str, Path] = field(default_factory=dict)
     _files: list[IO] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
     def start_node(self, launch: NodeLaunch) -> None:
         path = self.log_dir / f"{self.phase}-{launch.executable}.params.yaml"
         path.write_text(yaml.safe_dump({launch.node_name: {"ros__parameters": launch.params}}, sort_keys=False))

@@ -95,8 +95,8 @@ def contexts(cfg: RehearsalConfig) -> tuple[list[str], list[str], dict[str, str]
     unknown = sorted(set(tasks) - set(infos))
     if unknown:
         raise ConfigError(f"tasks: unknown task(s) {unknown} of suite '{cfg.suite}'; allowed: {', '.join(infos)}")
-    train = [str(c) for t in tasks for c in suite.contexts(t, split="train")[: cfg.hw.contexts_per_task]]
-    held = [str(c) for t in tasks for c in suite.contexts(t, split="eval")[: cfg.eval.contexts_per_task]]
+    train = [c.id for t in tasks for c in suite.contexts(t, split="train")[: cfg.hw.contexts_per_task]]
+    held = [c.id for t in tasks for c in suite.contexts(t, split="eval")[: cfg.eval.contexts_per_task]]
     return train, held, {t: infos[t] for t in tasks}
 
 
@@ -187,12 +187,18 @@ def write_hw_config(cfg: RehearsalConfig, out: Path, checkpoint: str, train: lis
     return path
 
 
+def updates_done(run_dir: Path) -> int:
+    """LOOP updates hw-train has made in ``run_dir`` (a cycle whose groups all lacked signal made none)."""
+    state = load_state(run_dir)
+    return 0 if state is None else sum(1 for h in state.history if h.get("update"))
+
+
 def train_until(cfg: RehearsalConfig, out: Path, config_path: str, hw_yaml: Path, checkpoint: str,
                 train: list[str], updates: int) -> dict[str, Any]:
     """hw-train cycles with the scripted operator until ``updates`` updates are done; returns the hw state."""
     run_dir = out / "hw"
     state = load_state(run_dir)
-    if state is not None and state.cycle >= updates:
+    if state is not None and updates_done(run_dir) >= updates:
         return state.model_dump()
     port, token = _free_port(), secrets.token_urlsafe(12)
     buffer = out / "rollouts.zarr"
@@ -205,13 +211,8 @@ def train_until(cfg: RehearsalConfig, out: Path, config_path: str, hw_yaml: Path
         g.start_node(graphs.operator(cfg, port, token, out / "operator.jsonl"))
         g.start("hw_train", [sys.executable, "-m", "robot_rl.cli", "hw-train", str(hw_yaml), "--set",
                              f"cycles={updates}", "--use-sim-time"])
-
-        def cycles() -> int:
-            s = load_state(run_dir)
-            return s.cycle if s is not None else 0
-
-        _watch(g, cfg, out, config_path, lambda: cycles() >= updates,
-               lambda: _count(buffer) + 1000 * cycles(), f"hardware LOOP towards update {updates}")
+        _watch(g, cfg, out, config_path, lambda: updates_done(run_dir) >= updates,
+               lambda: _count(buffer) + 1000 * updates_done(run_dir), f"hardware LOOP towards update {updates}")
     finally:
         g.stop()
     return load_state(run_dir).model_dump()
