@@ -94,6 +94,10 @@ class ScriptedOperator:
         self.current = EpisodeRecord(episode_id, group_id or "", context_id or "", now)
         self._label_at, self._label = None, ""
 
+    def on_start_refused(self, now: float) -> None:
+        """The panel refused Start (e.g. the group is complete and hw-train has not drawn the next): try again later."""
+        self.next_start = now + self.config.retry_s
+
     def on_ended(self, label: str, now: float) -> EpisodeRecord | None:
         """The press of ``label`` was accepted (or the panel ended the episode itself: ``label`` = 'ended');
         returns the finished record and starts the scene reset time."""

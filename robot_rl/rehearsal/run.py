@@ -220,38 +220,45 @@ def train_until(cfg: RehearsalConfig, out: Path, config_path: str, hw_yaml: Path
 
 # ---- the baseline -----------------------------------------------------------------------------
 
-def baseline(cfg: RehearsalConfig, out: Path, checkpoint: str) -> dict[str, Any]:
-    """The same number of LOOP updates in-process (`robot-rl train`) on the shifted world."""
-    b = cfg.baseline
-    run = out / "baseline"
-    if not Path(b.train_config).is_file():
-        raise ConfigError(f"baseline.train_config: no file {b.train_config}; run the quickstart (it writes one) or "
-                          "set baseline.enabled: false")
-    if run.exists():
-        shutil.rmtree(run)  # an interrupted baseline is redone
+def baseline_command(cfg: RehearsalConfig, out: Path, checkpoint: str) -> list[str]:
+    """`robot-rl train` on the shifted world with hardware LOOP's K, groups per update, LOOP settings and updates."""
     sets = {"policy": str(checkpoint), "updates": cfg.hw.updates, "seed": cfg.hw.seed,
             "checkpoint_every": max(1, cfg.hw.updates), "suite.options": lab_options(cfg),
             "loop": cfg.hw.loop.model_dump(mode="json"), "schedule.groups_per_batch": cfg.hw.groups_needed,
             "eval.split": "eval", "eval.contexts_per_task": cfg.eval.contexts_per_task, "eval.every": 0,
-            "eval.deterministic": False, "eval.temperature": cfg.hw.loop.temperature, **b.overrides}
+            "eval.deterministic": False, "eval.temperature": cfg.hw.loop.temperature, **cfg.baseline.overrides}
     if cfg.tasks:
         sets["suite.tasks"] = cfg.tasks
-    cmd = [sys.executable, "-m", "robot_rl.cli", "train", b.train_config, "--out", str(run)]
+    cmd = [sys.executable, "-m", "robot_rl.cli", "train", cfg.baseline.train_config, "--out", str(out / "baseline")]
     for key, value in sets.items():
-        cmd += ["--set", f"{key}={json.dumps(value)}"]
+        cmd += ["--set", f"{key}={json.dumps(value)}"]  # JSON is YAML: --set parses it back exactly
+    return cmd
+
+
+def baseline(cfg: RehearsalConfig, out: Path, checkpoint: str) -> dict[str, Any]:
+    """The same number of LOOP updates in-process (`robot-rl train`) on the shifted world."""
+    run = out / "baseline"
+    if not Path(cfg.baseline.train_config).is_file():
+        raise ConfigError(f"baseline.train_config: no file {cfg.baseline.train_config}; run the quickstart (it "
+                          "writes one) or set baseline.enabled: false")
+    if run.exists():
+        shutil.rmtree(run)  # an interrupted baseline is redone
     (out / "logs").mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with (out / "logs" / "baseline.log").open("w") as f:
-        rc = subprocess.run(cmd, env=graph_env(cfg), stdout=f, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(baseline_command(cfg, out, checkpoint), env=graph_env(cfg), stdout=f,
+                            stderr=subprocess.STDOUT).returncode
     if rc != 0:
         raise RehearsalStopped(f"the in-process baseline (`robot-rl train`) failed with code {rc}; see "
                                f"{out / 'logs' / 'baseline.log'}")
     summary = json.loads((run / "summary.json").read_text())
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train = [m for m in lines if m.get("kind") == "train"]
     return {"success_before": summary["success_before"]["success_rate"],
             "success_after": summary["success_after"]["success_rate"],
-            "episodes": int(metrics[-1].get("charts/rollouts", 0)) if metrics else 0,
-            "updates": len(metrics), "wall_s": round(time.monotonic() - t0, 1)}
+            "episodes": int(train[-1].get("charts/rollouts", 0)) if train else 0, "updates": len(train),
+            "groups": int(sum(m.get("rollout/groups", 0) for m in train)),
+            "wall_s": round(time.monotonic() - t0, 1)}
 
 
 # ---- the whole rehearsal ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class OperatorConfig(StrictConfig):
     ack_patience_s: float = Field(default=5.0, gt=0.0, le=120.0,
                                   description="an episode policy_node has not confirmed recording after this long is "
                                               "aborted and started again [s]")
+    retry_s: float = Field(default=1.0, gt=0.0, le=60.0, description="wait this long after the panel refused Start [s]")
     seed: int = Field(default=0, ge=0, description="seeds the reaction delays and mislabels")
     poll_hz: float = Field(default=10.0, gt=0.0, le=100.0, description="how often the page state is read [Hz]")
     panel_timeout_s: float = Field(default=30.0, gt=0.0, le=3600.0,

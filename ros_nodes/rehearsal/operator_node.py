@@ -120,6 +120,8 @@ class OperatorNode(Node):
             return
         if status != 200 or not reply.get("ok"):
             self.get_logger().warning(f"the panel refused {action.command}: HTTP {status} {reply.get('error', '')}")
+            if action.command == "start":
+                self.logic.on_start_refused(now)
             return
         if action.command == "start":
             ep = (reply.get("state") or {}).get("episode") or {}

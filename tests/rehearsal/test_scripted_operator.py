@@ -120,3 +120,11 @@ def test_config_errors_name_the_field():
         validate_config(OperatorConfig, {"panel_url": "127.0.0.1:8080/api"})
     with pytest.raises(ConfigError, match="reaction_dalay_s: unknown key; allowed keys: .*reaction_delay_s"):
         validate_config(OperatorConfig, {"reaction_dalay_s": 1.0})
+
+
+def test_a_refused_start_is_retried_after_a_pause():
+    op = ScriptedOperator(_cfg(retry_s=1.0))
+    assert op.decide(_state(), 0.0) == Action("start")
+    op.on_start_refused(0.0)              # e.g. "group has all 2 rollouts; waiting for hw-train's next schedule"
+    assert op.decide(_state(), 0.9) is None
+    assert op.decide(_state(), 1.0) == Action("start")

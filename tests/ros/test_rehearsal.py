@@ -1,7 +1,7 @@
 """A shrunken `robot-rl rehearse` over real DDS: the whole rehearsal's mechanics in one run.
 
-Tiny random policy (made here), the `lab` stand-in at 2x sim-time speed with 640x480 frames, K=2,
-one group per update, two updates, one held-out context per task, the in-process baseline. The
+Tiny random policy (made here), the `lab` stand-in at 2x sim-time speed, K=2, one group per
+update, two updates, one held-out context per task. The
 scripted operator drives the panel over HTTP with its token. A random policy never succeeds in
 six steps, so the operator mislabels at rate 0.5 with a seed whose flips make every group mixed:
 groups then carry signal and hw-train updates (its labels still derive from the stand-in's
@@ -46,9 +46,6 @@ NODES = ["policy_node", "action_executor", "success_label_node", "rehearsal_oper
 def _configs(tmp, domain_id: int):
     torch.manual_seed(0)
     save_policy(make_policy("tiny", load_spec("tabletop_64"), TINY), tmp / "v0")
-    train = {"suite": {"name": "tabletop", "options": SUITE_OPTIONS, "tasks": ["pick_red", "pick_blue"]},
-             "rollout": {"num_workers": 1}, "torch_threads": 1, "eval": {"contexts_per_task": 1}}
-    (tmp / "train.yaml").write_text(yaml.safe_dump(train))
     cfg = {"checkpoint": str(tmp / "v0"), "quickstart_config": "", "suite": "tabletop", "suite_options": SUITE_OPTIONS,
            "spec": "tabletop_64", "tasks": ["pick_red", "pick_blue"],
            "reality": {"profile": "lab", "seed": 0},
@@ -58,9 +55,13 @@ def _configs(tmp, domain_id: int):
            "eval": {"contexts_per_task": 1, "sim_workers": 1},
            "operator": {"operator_id": "robo-ana", "reaction_delay_s": 0.2, "reaction_jitter_s": 0.0,
                         "mislabel_rate": 0.5, "reset_s": 0.5, "seed": FLIP_SEED},
-           "graph": {"clock_speed": 2.0, "camera_rate_hz": 10.0, "domain_id": domain_id, "startup_timeout_s": 60.0,
-                     "stall_timeout_s": 60.0},
-           "baseline": {"enabled": True, "train_config": str(tmp / "train.yaml")}}
+           # Spec-sized frames without LARGE_DATA: discovery is seconds faster per graph (4 graphs start here);
+           # the 640x480 driver path is tested in test_sim_robot_rehearsal.py.
+           "graph": {"clock_speed": 2.0, "camera_rate_hz": 10.0, "camera_width": 0, "camera_height": 0,
+                     "large_data": False, "domain_id": domain_id, "startup_timeout_s": 60.0, "stall_timeout_s": 60.0},
+           # The baseline (`robot-rl train`, ~45 s here) is left out to keep this test short; its command is
+           # checked in tests/rehearsal/test_rehearsal_baseline.py.
+           "baseline": {"enabled": False}}
     (tmp / "rehearsal.yaml").write_text(yaml.safe_dump(cfg))
     return tmp / "rehearsal.yaml"
 
@@ -88,7 +89,7 @@ def test_shrunken_rehearsal_resumes_after_the_stand_in_dies(tmp_path, domain_id)
     t0 = time.monotonic()
     log1 = (tmp_path / "rehearse-1.log").open("w")
     proc = _rehearse(config, out, log1)
-    probe = Probe(domain_id, large_data=True)
+    probe = Probe(domain_id, large_data=False)
     sim_time: dict[str, bool] = {}
     try:
         # While hw-train runs: every node of the training graph runs on /clock; after the first update, kill the stand-in.
@@ -127,7 +128,7 @@ def test_shrunken_rehearsal_resumes_after_the_stand_in_dies(tmp_path, domain_id)
     assert s["updates"] == 2 and [c["updates"] for c in s["curve"]] == [0, 2]
     for key in ("success_sim", "success_lab_inproc", "success_lab_before", "success_lab_after"):
         assert 0.0 <= s[key] <= 1.0, (key, s)
-    assert s["baseline"]["updates"] == 2 and s["baseline"]["episodes"] >= 4
+    assert s["baseline"] is None
     assert s["labelled_episodes"] >= 4 and s["operator_minutes"] > 0 and s["sim_speed_up"] > 0
     assert (out / "rehearsal.png").stat().st_size > 5000
 
