@@ -59,11 +59,14 @@ class SimRobotConfig(StrictConfig):
     num_episodes: int = Field(default=0, ge=0, description="stop the schedule after this many; 0 = never")
     max_steps: int = Field(default=0, ge=0, description="episode limit in control steps; 0 = the task's")
     startup_delay_s: float = Field(default=1.0, ge=0.0, le=600.0,
-                                   description="wait this long before the first scheduled episode (DDS discovery)")
+                                   description="wait this long before the first scheduled episode (DDS "
+                                               "discovery) [wall s, also with publish_clock]")
     wait_for_heartbeat: str = Field(default=topics.POLICY_HEARTBEAT,
                                     description="start scheduled episodes only while this std_msgs/Header topic "
-                                                "beats (the policy is up); empty = do not wait")
-    episode_gap_s: float = Field(default=0.5, ge=0.0, le=60.0, description="pause between episodes [s]")
+                                                "beats (heard within 1 s of wall time: the policy is up); "
+                                                "empty = do not wait")
+    episode_gap_s: float = Field(default=0.5, ge=0.0, le=60.0, description="pause between episodes [s, sim time with "
+                                                                                       "publish_clock]")
     diagnostics_period_s: float = Field(default=1.0, gt=0.0, le=60.0)
 
     @field_validator("suite_options")

@@ -115,7 +115,10 @@ class SimRobotNode(Node):
         # (episode id, event) of what we published: echoes are ignored, while an operator's label of one of
         # our own scheduled episodes (auto_start with report_success false) still ends it.
         self._own_events: set[tuple[str, str]] = set()
-        self._heartbeat = -1e9
+        # Liveness is about processes, not the world: the policy's heartbeat and DDS discovery are timed on the
+        # wall clock [time.monotonic()], so a fast sim clock does not declare a slower policy dead.
+        self._heartbeat_wall = -1e9
+        self._start_after_wall = time.monotonic() + cfg.startup_delay_s  # let subscribers discover us first
 
         image_qos = qos.by_name(cfg.image_qos)
         self.image_pubs = {c.name: (self.create_publisher(Image, topics.image_topic(c.name), image_qos),
@@ -150,7 +153,6 @@ class SimRobotNode(Node):
             poll = min(self.spec.control_period_s / cfg.clock_speed / 4, 0.005) if cfg.clock_speed > 0 else 0.0002
             self.create_timer(max(poll, 0.0002), self._clock_tick, clock=RclpyClock(clock_type=ClockType.STEADY_TIME))
             self.clock_pub.publish(Clock(clock=s_to_stamp(self.pacer.sim_time)))
-        self.next_start = self._now() + cfg.startup_delay_s  # let subscribers discover us first
         frames = (f"{cfg.camera_width}x{cfg.camera_height} driver frames" if self.cameras.driver
                   else "spec-sized frames")
         clock = f"publishing /clock at {cfg.clock_speed}x" if self.pacer else "wall-clock time"
@@ -257,9 +259,10 @@ class SimRobotNode(Node):
             self.next_start = self._now() + self.cfg.episode_gap_s
 
     def _on_heartbeat(self, _msg: Header) -> None:
-        if self._heartbeat < 0:
-            self.next_start = max(self.next_start, self._now() + self.cfg.startup_delay_s)  # discovery settles
-        self._heartbeat = self._now()
+        wall = time.monotonic()
+        if self._heartbeat_wall < 0:
+            self._start_after_wall = max(self._start_after_wall, wall + self.cfg.startup_delay_s)  # discovery settles
+        self._heartbeat_wall = wall
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._start_next()
@@ -306,8 +309,10 @@ class SimRobotNode(Node):
         if self.episode is None:
             more = not self.cfg.num_episodes or self.stats["episodes_started"] < self.cfg.num_episodes
             # An episode without a running policy would only record a timeout: wait for its heartbeat.
-            heard = not self.cfg.wait_for_heartbeat or self._now() - self._heartbeat < 1.0
-            if self.cfg.auto_start and more and heard and self._now() >= self.next_start:
+            wall = time.monotonic()
+            heard = not self.cfg.wait_for_heartbeat or wall - self._heartbeat_wall < 1.0
+            ready = wall >= self._start_after_wall and self._now() >= self.next_start  # next_start: sim time
+            if self.cfg.auto_start and more and heard and ready:
                 self._start_next()
             return
         if self.holding:
