@@ -51,7 +51,11 @@ def episodes_in(buffer: Path) -> Any:
 def operator_figures(out: Path, reset_s: float, updates: int | None = None) -> dict[str, Any]:
     """Labelled episodes (from the buffer: label source operator), operator minutes, mislabels and speed-up."""
     table = episodes_in(out / "rollouts.zarr")
-    labelled = 0 if table is None else int(sum(1 for s in table["label_source"] if s == "operator"))
+    from robot_rl.buffer import USABLE_STATUSES
+
+    # Labelled = Success / Failure by the operator (usable for LOOP); aborted episodes carry no label.
+    labelled = 0 if table is None else int(sum(1 for src, st in zip(table["label_source"], table["status"])
+                                               if src == "operator" and st in USABLE_STATUSES))
     records = read_operator_log(out / "operator.jsonl")
     timed = [r for r in records if r.wall_start is not None and r.wall_label is not None and r.t_label is not None]
     sim_s = sum(r.t_label - r.t_start for r in timed)
