@@ -63,12 +63,12 @@ def _base(file: str, section: str) -> dict[str, Any]:
     return dict((data.get(section) or {}).get("ros__parameters") or {})
 
 
-def stand_in(cfg: RehearsalConfig, *, eval_mode: bool, contexts: list[str], num_episodes: int = 0) -> NodeLaunch:
+def stand_in(cfg: RehearsalConfig, *, eval_mode: bool, contexts: list[str]) -> NodeLaunch:
     """The lab stand-in: the training simulator with the reality profile, publishing ``/clock``.
 
-    ``eval_mode``: it runs ``contexts`` once each by itself and reports the sim's success as the
-    label (held-out measurement); otherwise it waits for the panel's starts and only publishes its
-    verdicts (the scripted operator reads them, a real robot has none).
+    ``eval_mode``: it runs ``contexts`` in turn by itself (until stopped) and reports the sim's success
+    as the label (held-out measurement); otherwise it waits for the panel's starts and only publishes
+    its verdicts (the scripted operator reads them, a real robot has none).
     """
     p = _base("sim_robot.yaml", "sim_robot")
     p.update(suite=cfg.suite, suite_options=json.dumps(cfg.suite_options), reality=cfg.reality.profile,
@@ -76,7 +76,7 @@ def stand_in(cfg: RehearsalConfig, *, eval_mode: bool, contexts: list[str], num_
              camera_width=cfg.graph.camera_width, camera_height=cfg.graph.camera_height,
              camera_rate_hz=cfg.graph.camera_rate_hz, publish_clock=True, clock_speed=cfg.graph.clock_speed,
              contexts=list(contexts), group_size=1, auto_start=eval_mode, report_success=eval_mode,
-             num_episodes=num_episodes if eval_mode else 0)
+             num_episodes=0)
     return NodeLaunch("sim_robot_node", "sim_robot", p)
 
 
