@@ -37,6 +37,9 @@ class HwConfig(StrictConfig):
     updates: int = Field(10, ge=1, description="LOOP updates on the robot (and in the baseline)")
     eval_every: int = Field(5, ge=1, description="measure held-out success through the graph every N updates "
                                                  "(and after the last)")
+    max_empty_cycles: int = Field(5, ge=1, description="end the rehearsal when this many hw-train cycles in a row "
+                                                       "end without an update (every group all successes or all "
+                                                       "failures: LOOP has nothing to learn from)")
     seed: int = Field(0, description="seeds hw-train's context draws and updates, and the baseline")
     loop: LoopConfig = Field(default_factory=LoopConfig, description="the LOOP update (loop.group_size follows "
                                                                       "group_size)")

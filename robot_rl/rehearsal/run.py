@@ -206,6 +206,17 @@ def updates_done(run_dir: Path) -> int:
     return 0 if state is None else sum(1 for h in state.history if h.get("update"))
 
 
+def empty_cycles(run_dir: Path) -> int:
+    """hw-train cycles in a row, up to now, that ended without an update (no group with a learning signal)."""
+    state = load_state(run_dir)
+    n = 0
+    for h in reversed(state.history if state is not None else []):
+        if h.get("update"):
+            break
+        n += 1
+    return n
+
+
 def train_until(cfg: RehearsalConfig, out: Path, config_path: str, hw_yaml: Path, checkpoint: str,
                 train: list[str], updates: int) -> dict[str, Any]:
     """hw-train cycles with the scripted operator until ``updates`` updates are done; returns the hw state."""
@@ -224,8 +235,18 @@ def train_until(cfg: RehearsalConfig, out: Path, config_path: str, hw_yaml: Path
         g.start_node(graphs.operator(cfg, port, token, out / "operator.jsonl"))
         g.start("hw_train", [sys.executable, "-m", "robot_rl.cli", "hw-train", str(hw_yaml), "--set",
                              f"cycles={updates}", "--use-sim-time"])
-        _watch(g, cfg, out, config_path, lambda: updates_done(run_dir) >= updates,
-               lambda: _count(buffer) + 1000 * updates_done(run_dir), f"hardware LOOP towards update {updates}")
+        def done() -> bool:
+            if empty_cycles(run_dir) >= cfg.hw.max_empty_cycles:
+                g.stop()
+                raise RehearsalStopped(
+                    f"hw-train ended {empty_cycles(run_dir)} cycles in a row without an update: every group of "
+                    f"{cfg.hw.group_size} rollouts was all successes or all failures, so LOOP has nothing to learn "
+                    "from (see the held-out success on the stand-in in rehearsal_state.json). Raise "
+                    "hw.max_empty_cycles to keep trying, or change the policy or the reality profile")
+            return updates_done(run_dir) >= updates
+
+        _watch(g, cfg, out, config_path, done, lambda: _count(buffer) + 1000 * updates_done(run_dir),
+               f"hardware LOOP towards update {updates}")
     finally:
         g.stop()
     return load_state(run_dir).model_dump()

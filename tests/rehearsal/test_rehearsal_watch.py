@@ -54,3 +54,14 @@ def test_done_returns_without_touching_the_graph(tmp_path):
         assert g.dead() is None
     finally:
         g.stop()
+
+
+def test_empty_cycles_counts_the_trailing_cycles_without_an_update(tmp_path):
+    from robot_rl.rehearsal.run import empty_cycles, updates_done
+    from robot_rl.train.hw_state import HwState, save_state
+
+    assert empty_cycles(tmp_path) == 0 and updates_done(tmp_path) == 0      # no run yet
+    history = [{"cycle": 0, "update": False}, {"cycle": 1, "update": True}, {"cycle": 2, "update": False},
+               {"cycle": 3, "update": False}]
+    save_state(tmp_path, HwState(cycle=4, policy_version=1, checkpoint="c", deploy_path="c", history=history))
+    assert empty_cycles(tmp_path) == 2 and updates_done(tmp_path) == 1
