@@ -92,6 +92,9 @@ def run_one(checkpoint: Path, tmp: Path, size: str, profile: str, speed: float, 
         rclpy.try_shutdown(context=context)
         log.close()
     capped = int(diag1.get("clock_capped", 0)) - int(diag0.get("clock_capped", 0))
+    if sim1 <= sim0:  # no /clock heard: the graph did not come up (or DDS never matched); say so, do not print 0
+        text = (tmp / f"up_{size}_{profile}_{speed}.log").read_text()[-2000:]
+        raise RuntimeError(f"{size} {profile} {speed}x: no /clock received in the window; robot-rl up said:\n{text}")
     env_steps = int(diag1.get("env_steps", 0)) - int(diag0.get("env_steps", 0))
     return {"size": size, "profile": profile, "speed": speed, "reached": (sim1 - sim0) / (wall1 - wall0),
             "capped": capped, "render_ms": float(diag1.get("render_ms_mean", "nan") or "nan"),
@@ -126,11 +129,13 @@ def main() -> int:
                           f"capped {row['capped']} steps, render {row['render_ms']:.1f} ms, "
                           f"{row['episodes']} episodes, {100 * row['stepping']:.0f}% of sim time in episodes",
                           flush=True)
-    print("\nsize      profile  " + "  ".join(f"{s:>5.0f}x" for s in args.speeds))
+    print("\nclock reached (sim s per wall s) / episode time (episode sim s per wall s) at each clock_speed")
+    print("size      profile  " + "  ".join(f"{s:>10.0f}x" for s in args.speeds))
     for size in args.sizes:
         for profile in args.profiles:
-            reached = [r["reached"] for r in rows if r["size"] == size and r["profile"] == profile]
-            print(f"{size:<9} {profile:<7} " + "  ".join(f"{v:>6.2f}" for v in reached))
+            runs = [r for r in rows if r["size"] == size and r["profile"] == profile]
+            print(f"{size:<9} {profile:<7} " + "  ".join(f"{r['reached']:>5.2f}/{r['reached'] * r['stepping']:<5.2f}"
+                                                         for r in runs))
     return 0
 
 

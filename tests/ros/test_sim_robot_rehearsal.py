@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
+import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -112,6 +114,7 @@ def rehearsal(tmp_path_factory, domain_id):
                             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     probe = Probe(domain_id, large_data=True)
     r = Rehearsal(proc, probe, str(tmp / "rollouts.zarr"), tmp / "logs")
+    r.tmp = tmp
     try:
         probe.spin_until(lambda: r.labelled() >= 3, timeout=90, what="3 episodes labelled from verdicts")
         probe.spin_until(lambda: "policy_node" in r.diag and "sim_robot" in r.diag, timeout=20, what="diagnostics")
@@ -217,3 +220,35 @@ def test_clock_is_published_and_the_nodes_follow_it(rehearsal):
     reached = float(values["clock_speed_reached"])
     assert 0.3 < reached <= SPEED * 1.05, values  # paced: never faster than asked
     assert float(values["clock_speed"]) == SPEED and "clock_capped" in values
+
+
+
+def test_hw_train_with_use_sim_time_runs_on_the_stand_ins_clock(rehearsal, domain_id):
+    """`robot-rl hw-train --use-sim-time`: its node clock (polls, delays, deploy timeouts) is the stand-in's."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    from robot_rl.train.hw_config import HwTrainConfig
+    from ros_nodes.hw_train.node import HwTrainNode
+
+    cfg = HwTrainConfig(run_dir=str(rehearsal.tmp / "hw_run"), buffer=rehearsal.buffer, spec="tabletop",
+                        policy=str(rehearsal.tmp / "ckpt"), contexts=CONTEXTS, group_size=2, groups_needed=1,
+                        instructions={"pick_red": "pick up the red cube", "pick_blue": "pick up the blue cube"})
+    rclpy.init(domain_id=domain_id)  # the default context (the probe has its own), as the CLI does
+    try:
+        node = HwTrainNode(cfg, use_sim_time=True)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        end = time.monotonic() + 10.0
+        while time.monotonic() < end and node._now() < 1.0:  # sim time starts at 1.0 s with the first /clock
+            executor.spin_once(timeout_sec=0.05)
+            rehearsal.probe.spin_for(0.01)
+        for _ in range(10):
+            executor.spin_once(timeout_sec=0.02)
+            rehearsal.probe.spin_for(0.02)
+        now, latest = node._now(), rehearsal.clock[-1]
+        assert node.get_parameter("use_sim_time").value is True
+        assert 1.0 <= now <= latest + 0.5 and now > latest - 5.0, (now, latest)  # sim seconds, not the wall epoch
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
