@@ -71,7 +71,8 @@ class GraphConfig(StrictConfig):
     camera_width: int = Field(640, ge=0, le=4096, description="stand-in frame width like a real driver; 0 = spec size")
     camera_height: int = Field(480, ge=0, le=4096, description="frame height; 0 = spec size")
     camera_rate_hz: float = Field(30.0, gt=0.0, le=240.0, description="stand-in image rate [Hz, sim time]")
-    domain_id: int | None = Field(None, ge=0, le=232, description="ROS_DOMAIN_ID of the graph; null = the environment's")
+    domain_id: int | None = Field(None, ge=0, le=232,
+                                  description="ROS_DOMAIN_ID of the graph; null = the environment's")
     startup_timeout_s: float = Field(120.0, gt=0, description="wall seconds for a graph to come up and act")
     stall_timeout_s: float = Field(300.0, gt=0, description="wall seconds without a new episode before giving up")
     undo_window_s: float = Field(0.0, ge=0.0, le=60.0, description="the panel's undo window [s]; 0 = a label "

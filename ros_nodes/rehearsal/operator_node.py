@@ -59,7 +59,8 @@ class OperatorNode(Node):
             Path(self.cfg.log_path).parent.mkdir(parents=True, exist_ok=True)
             self._log_file = open(self.cfg.log_path, "a")  # noqa: SIM115 - closed in shutdown()
         self._last_answer = time.monotonic()
-        self.create_subscription(String, topics.SIM_VERDICT, self._on_verdict, qos.LATCHED)  # latched: a verdict sent just before we subscribed still arrives
+        # Latched: a verdict sent just before we subscribed still arrives.
+        self.create_subscription(String, topics.SIM_VERDICT, self._on_verdict, qos.LATCHED)
         # Steady clock: keeps polling (and noticing a dead panel) even if /clock stops.
         self.create_timer(1.0 / self.cfg.poll_hz, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"operator '{self.cfg.operator_id}' on {self.cfg.panel_url} (reaction "
