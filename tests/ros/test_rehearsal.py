@@ -91,14 +91,18 @@ def test_shrunken_rehearsal_resumes_after_the_stand_in_dies(tmp_path, domain_id)
     proc = _rehearse(config, out, log1)
     probe = Probe(domain_id, large_data=False)
     sim_time: dict[str, bool] = {}
+
+    def text1() -> str:
+        return (tmp_path / "rehearse-1.log").read_text()
+
     try:
         # While hw-train runs: every node of the training graph runs on /clock.
         # After the first update, kill the stand-in.
         deadline = time.monotonic() + 150
         state = out / "hw" / "hw_state.json"
         while not (state.is_file() and any(h.get("update") for h in json.loads(state.read_text())["history"])):
-            assert proc.poll() is None, (tmp_path / "rehearse-1.log").read_text()
-            assert time.monotonic() < deadline, f"no first update in 150 s:\n{(tmp_path / 'rehearse-1.log').read_text()}"
+            assert proc.poll() is None, text1()
+            assert time.monotonic() < deadline, "no first update in 150 s:\n" + text1()
             for node in NODES:
                 if node not in sim_time:
                     value = _use_sim_time(probe, node)
