@@ -29,11 +29,14 @@ from typing import IO, Any
 import yaml
 
 from robot_rl.config import load_yaml
+from robot_rl.errors import ConfigError
 from robot_rl.rehearsal.config import RehearsalConfig
 
 log = logging.getLogger(__name__)
 
-LAUNCH_CONFIG = Path(__file__).resolve().parents[2] / "launch" / "config"
+# Node parameter files: the source checkout's, else a pip install's package share (setup.py data_files).
+LAUNCH_CONFIG_DIRS = (Path(__file__).resolve().parents[2] / "launch" / "config",
+                      Path(sys.prefix) / "share" / "robot_rl" / "launch" / "config")
 
 MODULES = {
     "sim_robot_node": "ros_nodes.sim_robot.node",
@@ -59,7 +62,11 @@ class NodeLaunch:
 
 
 def _base(file: str, section: str) -> dict[str, Any]:
-    data = load_yaml(LAUNCH_CONFIG / file) or {}
+    found = [d / file for d in LAUNCH_CONFIG_DIRS if (d / file).is_file()]
+    if not found:
+        raise ConfigError(f"parameter file {file} not found in {', '.join(map(str, LAUNCH_CONFIG_DIRS))}; "
+                          "install the package (pip install -e .) or run from the source checkout")
+    data = load_yaml(found[0]) or {}
     return dict((data.get(section) or {}).get("ros__parameters") or {})
 
 
