@@ -6,7 +6,7 @@ export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 export FASTDDS_BUILTIN_TRANSPORTS ?= LARGE_DATA
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean rehearse
 
 setup:
 	@bash scripts/setup.sh
@@ -22,3 +22,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The sim-to-real rehearsal (docs/rehearsal.md): trains the quickstart first if its checkpoint is missing.
+rehearse: setup
+	$(VENV)/bin/robot-rl rehearse configs/rehearsal.yaml --out runs/rehearsal

@@ -76,6 +76,7 @@ setup(
             "policy_node = ros_nodes.policy.node:main",
             "sim_robot_node = ros_nodes.sim_robot.node:main",
             "success_label_node = ros_nodes.label.node:main",
+            "rehearsal_operator = ros_nodes.rehearsal.operator_node:main",
         ],
         "robot_rl.cli": [
             "spec = robot_rl.spec_cli:register",
@@ -92,6 +93,7 @@ setup(
             "eval = robot_rl.eval_cli:register",
             "detector = robot_rl.detector.cli:register",
             "hw-train = ros_nodes.hw_train.cli:register",
+            "rehearse = robot_rl.rehearsal.cli:register",
         ],
         "robot_rl.suites": [
             "point_reach = sim.point_reach:PointReachSuite",

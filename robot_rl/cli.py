@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                              "repeated"),
     "plot": ("train", "PNG plots of a training run's success rates and losses"),
     "quickstart": ("train", "the main job: demos -> SFT -> evaluate -> LOOP -> evaluate on the tabletop suite"),
+    "rehearse": ("rehearse", "sim-to-real rehearsal: hardware LOOP through the ROS graph and the panel on a lab "
+                             "stand-in, with a scripted operator"),
     "sft": ("sft", "behaviour-clone a policy on buffer episodes and write a checkpoint"),
     "spec": ("spec", "show, validate or compare embodiment specs"),
     "tasks": ("tasks", "list installed suites and their tasks"),

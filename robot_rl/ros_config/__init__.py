@@ -11,6 +11,7 @@ from robot_rl.ros_config.executor import ExecutorConfig
 from robot_rl.ros_config.label import LabelNodeConfig
 from robot_rl.ros_config.params_file import ParamField, load_node_params, node_section, parameter_fields
 from robot_rl.ros_config.policy import PolicyNodeConfig
+from robot_rl.ros_config.rehearsal_operator import OperatorConfig
 from robot_rl.ros_config.sim_robot import SimRobotConfig
 
 NODE_CONFIGS = {
@@ -19,9 +20,10 @@ NODE_CONFIGS = {
     "policy_node": PolicyNodeConfig,
     "sim_robot_node": SimRobotConfig,
     "success_label_node": LabelNodeConfig,
+    "rehearsal_operator": OperatorConfig,
 }
 """Executable name (console script) -> the config its parameters validate against."""
 
 __all__ = ["NODE_CONFIGS", "CameraNodeConfig", "ExecutorConfig", "LabelNodeConfig",
-           "PolicyNodeConfig", "SimRobotConfig", "ParamField", "load_node_params",
+           "OperatorConfig", "PolicyNodeConfig", "SimRobotConfig", "ParamField", "load_node_params",
            "node_section", "parameter_fields"]

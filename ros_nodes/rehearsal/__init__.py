@@ -1,0 +1,1 @@
+"""The rehearsal's scripted operator node."""
