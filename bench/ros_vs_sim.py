@@ -2,8 +2,9 @@
 
 The question a lab asks before trusting hardware LOOP: does the policy behave on the robot stack as it
 does in the simulator it was trained in? Here the "robot" is sim_robot_node running the very same
-simulator (no reality shift), so any difference comes from the graph: camera -> policy_node ->
-action_executor -> pose commands -> stand-in, with real processes, DDS and wall-clock timing.
+simulator (reality ``none``, the default), so any difference comes from the graph: camera -> policy_node ->
+action_executor -> pose commands -> stand-in, with real processes, DDS and wall-clock timing. With
+``--reality lab`` both sides run the shifted world: the sim-to-real drop as the rehearsal meets it.
 
     .venv/bin/python bench/ros_vs_sim.py --checkpoint runs/quickstart/loop/policy --episodes 10
 
@@ -34,7 +35,7 @@ os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 import numpy as np  # noqa: E402
 
 from robot_rl.config import load_yaml  # noqa: E402
-from robot_rl.env import make_suite  # noqa: E402
+from robot_rl.env import make_suite, suite_kwargs  # noqa: E402
 
 
 def in_process(ckpt: str, suite_name: str, options: dict[str, Any], contexts: list, temperature: float,
@@ -57,7 +58,8 @@ def in_process(ckpt: str, suite_name: str, options: dict[str, Any], contexts: li
 
 
 def through_graph(ckpt: str, options: dict[str, Any], spec: str, contexts: list, temperature: float,
-                  timeout_s: float, log_dir: Path, domain_id: int) -> tuple[dict[str, bool], dict[str, dict]]:
+                  timeout_s: float, log_dir: Path, domain_id: int, reality: str = "none",
+                  reality_seed: int = 0) -> tuple[dict[str, bool], dict[str, dict]]:
     """Context id -> success from the stand-in's events; the nodes' last diagnostics."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -75,6 +77,7 @@ def through_graph(ckpt: str, options: dict[str, Any], spec: str, contexts: list,
         "sim_robot.max_steps": int(options.get("max_steps", 0)),
         "policy_node.checkpoint": ckpt, "policy_node.temperature": temperature, "policy_node.device": "cpu",
         "policy_node.spec": spec, "action_executor.spec": spec,
+        "sim_robot.reality": reality, "sim_robot.reality_seed": reality_seed,
     }
     cmd = [sys.executable, "-m", "robot_rl.cli", "up", "sim_robot", "--domain-id", str(domain_id),
            "--log-dir", str(log_dir)]
@@ -136,6 +139,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain-id", type=int, default=77)
     p.add_argument("--skip-in-process", action="store_true")
+    p.add_argument("--reality", default="none", help="the stand-in's (and the in-process env's) reality profile")
+    p.add_argument("--reality-seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--log-dir", metavar="DIR", help="keep the nodes' logs here (default: a temporary folder)")
     args = p.parse_args()
@@ -144,11 +149,13 @@ def main() -> int:
     options = dict(qs.get("suite_options", {}))
     suite = make_suite(qs["suite"], **options)
     contexts = [c for t in qs["tasks"] for c in suite.contexts(t, split="eval")[:args.episodes]]
-    print(f"checkpoint {args.checkpoint}; {len(contexts)} held-out contexts; T={args.temperature}", flush=True)
+    print(f"checkpoint {args.checkpoint}; {len(contexts)} held-out contexts; T={args.temperature}; "
+          f"reality {args.reality} (seed {args.reality_seed})", flush=True)
     out: dict[str, Any] = {"contexts": [c.id for c in contexts]}
     if not args.skip_in_process:
         t0 = time.time()
-        table = in_process(args.checkpoint, qs["suite"], options, contexts, args.temperature, args.seed)
+        shifted = suite_kwargs(qs["suite"], options, args.reality, args.reality_seed)
+        table = in_process(args.checkpoint, qs["suite"], shifted, contexts, args.temperature, args.seed)
         out["in_process"] = table
         n = len(contexts)
         rate = table["success_rate"]
@@ -161,7 +168,7 @@ def main() -> int:
         t0 = time.time()
         res, diag = through_graph(args.checkpoint, options, options.get("spec", "tabletop"), contexts,
                                   args.temperature, timeout_s=60 + 15 * len(contexts), log_dir=Path(tmp),
-                                  domain_id=args.domain_id)
+                                  domain_id=args.domain_id, reality=args.reality, reality_seed=args.reality_seed)
         wall = time.time() - t0
         if len(res) < len(contexts):
             for log_file in sorted(Path(tmp).glob("*.log")):
