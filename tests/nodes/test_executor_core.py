@@ -164,6 +164,9 @@ def test_late_actions_are_refused_and_the_due_one_runs():
     assert _refused(core, "late_action") == 3 and [s.what for s in out.sends] == ["action 3"]
     np.testing.assert_allclose(out.sends[0].command.position, [0.5, 0.01, 0.3], atol=1e-6)
     assert any("3 action(s) passed their target time" in n.text for n in out.notes)
+    core.heartbeat(HB, T0 + 0.45)
+    core.on_pose(HOME, IDENTITY, "base_link", T0 + 0.45, T0 + 0.45)
+    assert [s.what for s in core.tick(T0 + 0.45).sends] == ["action 4"] and _refused(core, "late_action") == 3
 
 
 def test_chunks_refused_on_arrival_for_each_reason():
