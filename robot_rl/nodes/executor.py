@@ -59,7 +59,10 @@ class Send:
 
 @dataclass
 class Outputs:
-    """What one call asks the node to do: publish ``sends`` (in order), log ``notes``; services answer ``ok``/``message``."""
+    """What one call asks the node to do: publish ``sends`` (in order), log ``notes``.
+
+    The e-stop services answer with ``ok`` and ``message``.
+    """
 
     sends: list[Send] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)

@@ -69,4 +69,5 @@ def command_msg(command: Command, joint_names: tuple[str, ...] | list[str], stam
         return _twist(command.linear, command.angular, stamp, frame_id)
     if isinstance(command, JointCommand):
         return joint_trajectory_command(joint_names, command.positions, command.time_from_start, stamp, frame_id)
-    raise TypeError(f"not a robot command: {type(command).__name__}; expected PoseCommand, TwistCommand or JointCommand")
+    raise TypeError(f"not a robot command: {type(command).__name__}; "
+                    "expected PoseCommand, TwistCommand or JointCommand")
