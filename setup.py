@@ -47,6 +47,7 @@ setup(
         "zarr>=3.1.5,<4",  # 3.1.5 is the last release that accepts numpy 1.26
         "pydantic>=2.6,<3",
         "pyyaml>=6",
+        "scipy>=1.11",  # robot_rl/rotations.py: scipy.spatial.transform.Rotation (1.11 still takes numpy 1.26)
         "safetensors>=0.4",
         "tqdm>=4.66",
         "matplotlib>=3.8",

@@ -1,7 +1,9 @@
 """Calibration figures, side by side: hand-eye accuracy and time per solver (closed form vs refined),
 intrinsics detection/solve time, latency estimation time. Synthetic ground truth; ~30 s on 2 cores.
 
-    .venv/bin/python bench/calibrate.py   (named for the CLI command: bench/calibration.py would shadow the package)
+    .venv/bin/python bench/calibrate.py
+
+Named for the CLI command: a file here named after the calibration package would shadow the package.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
+from robot_rl.config import load_yaml  # noqa: E402
 from robot_rl.env import make_suite  # noqa: E402
 from sim.tabletop.reality import SHIFT_NAMES  # noqa: E402
 
@@ -92,7 +92,7 @@ def main() -> int:
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = p.parse_args()
 
-    qs = yaml.safe_load(Path(args.config).read_text())
+    qs = load_yaml(args.config)
     base = dict(qs.get("suite_options", {}))
     tasks = list(qs["tasks"])
     rows = [r for r in conditions(args.without) if not args.only or r[0] in args.only]

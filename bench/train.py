@@ -23,8 +23,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 def main() -> None:
     import torch
-    import yaml
 
+    from robot_rl.config import load_yaml
     from robot_rl.env import make_suite
     from robot_rl.policies import make_policy, save_policy
     from robot_rl.train.config import TrainConfig
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--policy", help="start checkpoint (default: a fresh tiny VLA)")
     args = ap.parse_args()
 
-    qs = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    qs = load_yaml(ROOT / "configs" / "quickstart.yaml")
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     suite_options = qs.get("suite_options", {})
     if args.policy is None:

@@ -212,7 +212,7 @@ def _sim_camera(args: argparse.Namespace) -> int:
         # A tabletop suite/env option block: the calibrated pose becomes the camera's nominal pose,
         # so domain randomization jitters around it (sim/tabletop/randomization.py).
         override = {"cameras": {args.name: {"pos": [float(v) for v in cam.pos],
-                                             "quat": [float(v) for v in cam.quat_wxyz],
+                                             "quat_wxyz": [float(v) for v in cam.quat_wxyz],
                                              "fovy": float(cam.fovy_deg)}}}
         Path(args.tabletop_out).write_text(yaml.safe_dump(override, sort_keys=False))
     if args.json:
@@ -312,7 +312,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="calibrated", help="camera name in the XML")
     p.add_argument("--json", action="store_true", help="print all values as JSON")
     p.add_argument("--tabletop-out", metavar="YAML",
-                   help="also write a tabletop suite option block (cameras: {NAME: {pos, quat, fovy}}); use --name "
+                   help="also write a tabletop suite option block (cameras: {NAME: {pos, quat_wxyz, fovy}}); use --name "
                         "agentview or wrist and put the block under `suite.options` of a training config")
     p.set_defaults(func=_sim_camera)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.transforms import R_to_quat_xyzw
+from robot_rl.rotations import quat_from_matrix
 from robot_rl.robot.image_fit import fit_intrinsics
 
 _OPTICAL_TO_MUJOCO = np.diag([1.0, -1.0, -1.0])
@@ -87,7 +87,7 @@ def mujoco_camera(
     Ks = fit_intrinsics(K, calib_size, image_size)
     W, H = image_size
     R = T[:3, :3] @ _OPTICAL_TO_MUJOCO
-    x, y, z, w = R_to_quat_xyzw(R)
+    x, y, z, w = quat_from_matrix(R)
     fovy = math.degrees(2.0 * math.atan(H / (2.0 * float(Ks[1, 1]))))
     # MuJoCo shifts the frustum by principalpixel (x right, y up): cx = (W-1)/2 - px, cy = (H-1)/2 - py.
     principal = ((W - 1) / 2.0 - Ks[0, 2], (H - 1) / 2.0 - Ks[1, 2])

@@ -19,12 +19,13 @@ console script of this package (tests check both). See docs/ros.md for the graph
 
 import os
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from robot_rl.yaml_loader import load_yaml  # PyYAML only: works in the distribution's Python
 
 
 def _profile(share, name):
@@ -34,8 +35,7 @@ def _profile(share, name):
     if not os.path.isfile(path):
         known = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml"))
         raise RuntimeError(f"robot_profile:={name}: allowed: {', '.join(known)}")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    data = load_yaml(path)
     policy = (data.get("policy_node") or {}).get("ros__parameters") or {}
     return path, bool(policy.get("image_topics"))
 

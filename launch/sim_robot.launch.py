@@ -12,18 +12,18 @@ package share (launch/config/*.yaml); tests check every executable and file. Wit
 
 import os
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from robot_rl.yaml_loader import load_yaml  # PyYAML only: works in the distribution's Python
+
 
 def _common_spec(path):
     """The spec named in common.yaml's ``/**`` section: the one default of the ``spec`` argument."""
-    with open(path) as f:
-        return str(yaml.safe_load(f)["/**"]["ros__parameters"]["spec"])
+    return str(load_yaml(path)["/**"]["ros__parameters"]["spec"])
 
 
 def generate_launch_description():

@@ -5,6 +5,9 @@ the offending value and what is allowed, e.g.::
 
     configs/quickstart.yaml: loop.clip_high: got -0.1; Input should be greater than 0
     configs/quickstart.yaml: loop.clipp: unknown key; allowed keys: clip_high, clip_low, ...
+
+Files are read by :func:`~robot_rl.yaml_loader.load_yaml` (re-exported here), which refuses repeated
+keys and files that are not a mapping.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from robot_rl.errors import ConfigError
+from robot_rl.yaml_loader import load_yaml, parse_yaml
+
+__all__ = ["StrictConfig", "format_validation_error", "load_config", "load_yaml", "parse_yaml", "validate_config"]
 
 C = TypeVar("C", bound="StrictConfig")
 
@@ -85,58 +90,6 @@ def validate_config(model: type[C], data: Any, source: str = "config") -> C:
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(model, err, source)) from None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping holding the same key twice.
-
-    PyYAML keeps the last value of a repeated key without a word, so a config that sets a field
-    twice would silently run with whichever came last. Merge keys (``<<: *base``) may still be
-    overridden: only keys written out in the mapping itself are compared.
-    """
-
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    duplicate = key in seen
-                except TypeError:  # an unhashable key: PyYAML's own constructor reports it
-                    continue
-                if duplicate:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}",
-                        key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def parse_yaml(text: str, source: str = "config") -> Any:
-    """Parse YAML ``text`` with the strict loader (safe types only, no repeated keys).
-
-    The one YAML reader of the project: config files (through :func:`load_yaml`), YAML blobs
-    embedded elsewhere (an ONNX file's spec) and ``KEY=VALUE`` overrides on command lines.
-    Raises :class:`ConfigError` naming ``source`` and the line when the text is not valid YAML.
-    """
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}: not valid YAML{where}: {err.problem or err}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML: {err}") from None
-
-
-def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file with :func:`parse_yaml`, naming the file in every error."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    return parse_yaml(path.read_text(), str(path))
 
 
 def load_config(model: type[C], path: str | Path, section: str | None = None) -> C:

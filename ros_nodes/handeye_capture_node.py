@@ -19,7 +19,8 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from calibration.capture import HandEyeCaptureConfig, PoseHistory, SampleRecorder
-from calibration.transforms import make_T, quat_xyzw_to_R
+from calibration.transforms import make_T
+from robot_rl.rotations import quat_to_matrix
 from ros_nodes.run import run_node
 from ros_nodes import qos
 from ros_nodes.messages import msg_to_image, stamp_to_s
@@ -53,7 +54,7 @@ class HandEyeCaptureNode(Node):
     def _on_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
         try:
-            T = make_T(quat_xyzw_to_R([q.x, q.y, q.z, q.w]), [p.x, p.y, p.z])
+            T = make_T(quat_to_matrix([q.x, q.y, q.z, q.w]), [p.x, p.y, p.z])
         except ValueError as err:
             self.get_logger().warning(f"ignoring pose: {err}")
             return

@@ -61,7 +61,7 @@ print("torch", torch.__version__, "CUDA", torch.version.cuda, "on", torch.cuda.g
 
 # Only missing packages are installed (pip leaves satisfied ones alone, e.g. a machine's own transformers).
 step "install robot_rl dependencies" 300 "$PY" -m pip install -q "${pip_from[@]}" "pydantic>=2.6,<3" "zarr>=3.1,<4" \
-  pyyaml "safetensors>=0.4" tqdm matplotlib tensorboard "transformers>=4.45" "tokenizers>=0.20" "onnx>=1.16" \
+  pyyaml "scipy>=1.11" "safetensors>=0.4" tqdm matplotlib tensorboard "transformers>=4.45" "tokenizers>=0.20" "onnx>=1.16" \
   pytest pytest-timeout
 if [ -n "${ORT_GPU_WHEEL:-}" ]; then
   "$PY" -m pip uninstall -q -y onnxruntime >/dev/null 2>&1

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_rl.safety.rotations import quat_conj, quat_mul, quat_to_rotvec
+from robot_rl.rotations import quat_conj, quat_mul, quat_to_rotvec
 
 
 @dataclass(frozen=True)

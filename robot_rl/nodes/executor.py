@@ -24,7 +24,7 @@ each call returns :class:`Outputs`: the commands to publish and the lines to log
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +33,7 @@ from robot_rl.errors import ConfigError
 from robot_rl.nodes.commands import Command, JointCommand, PoseCommand, describe, twist_between, zero_twist
 from robot_rl.nodes.outputs import Note, Status
 from robot_rl.ros_config.executor import ExecutorConfig, JointCommandSetup
-from robot_rl.safety import (ChunkSchedule, JointStateCache, Mode, Reason, RefusalLog, TwistReference, Watchdog,
+from robot_rl.safety import (ChunkSchedule, JointStateCache, Mode, Reason, RefusalLog, MotionReference, Watchdog,
                              apply_ee_delta, check_finite, plan_joint_trajectory)
 from robot_rl.spec import EmbodimentSpec
 from robot_rl.wire import topics
@@ -87,11 +87,12 @@ class ExecutorCore:
         self.mode = Mode.IDLE
         self.hold_pose: tuple[np.ndarray, np.ndarray] | None = None
         # Twists go from the previous target while motion is continuous (one tick, with slack for jitter).
-        self.twist_ref = TwistReference(max_gap_s=1.5 * self.period)
+        self.motion_ref = MotionReference(max_gap_s=1.5 * self.period, max_lead_m=cfg.limits.max_target_lead_m)
         self.ee_pose: tuple[np.ndarray, np.ndarray, float] | None = None  # position, quaternion, stamp [s]
         self._pending_chunks: dict[str, tuple[np.ndarray, float]] = {}  # checksum -> (chunk (H, A), arrival)
         self._pending_stamps: dict[str, tuple[float, float]] = {}       # checksum -> (stamp, arrival)
         self._late_seen = 0
+        self._started_ids: deque[str] = deque(maxlen=64)  # recent starts: a repeat changes nothing
         # joint_trajectory: latest joint positions; the last motion's first point and the held positions.
         self.joint_cache = JointStateCache(joint.joint_names) if joint else None
         self.last_joint_target: np.ndarray | None = None  # (J,)
@@ -163,12 +164,13 @@ class ExecutorCore:
             self._refuse(Reason.STALE_OBSERVATION, now, f"observation is {age:.3f} s old "
                                                         f"(max_observation_age_s {self.cfg.max_observation_age_s})")
             return
-        if not self.schedule.set_chunk(chunk, stamp):
+        if not self.schedule.set_chunk(chunk, stamp, arrival_s=now):
             self._refuse(Reason.OUT_OF_ORDER, now,
                          f"chunk stamped {stamp:.3f} is not newer than {self.schedule.stamp_s:.3f}")
             return
         self.watchdog.chunk_received(now)
         self.stats["chunks_accepted"] += 1
+        self.stats["chunks_started_on_arrival"] += int(self.schedule.start_s != stamp)
 
     def _expire_pending(self, now: float) -> None:
         timeout = self.cfg.stamp_pairing_timeout_s
@@ -240,9 +242,12 @@ class ExecutorCore:
         except ConfigError:
             return self._take()
         if event.event == "start":
+            if event.episode_id in self._started_ids:
+                return self._take()  # a panel repeating its unanswered start: the running schedule stands
+            self._started_ids.append(event.episode_id)
             self.hold_pose = None
             self.last_joint_target = self.hold_joints = None
-            self.twist_ref.reset()
+            self.motion_ref.reset()
             self.schedule = self._new_schedule()
             self._late_seen = 0
         return self._take()
@@ -297,9 +302,10 @@ class ExecutorCore:
             self._refuse(Reason.OUTSIDE_WORKSPACE, now, f"action {index} at position {np.round(pos, 3).tolist()}")
             self._hold(now)
             return
-        # Pose targets are tracked, so they start from the measured pose; twists are integrated by the
-        # controller, so continuous motion starts from the previous target (robot_rl.safety.twist_reference).
-        base_pos, base_quat = (pos, quat) if self.cfg.command_type == "pose" else self.twist_ref.base(pos, quat, now)
+        # While motion is continuous the controller's commanded pose is the previous target (the measured
+        # pose lags it): deltas add to that target, as in simulation; after a pause, to the measured pose
+        # (robot_rl.safety.motion_reference).
+        base_pos, base_quat = self.motion_ref.base(pos, quat, now)
         outcome = apply_ee_delta(base_pos, base_quat, action, self.period, self.cfg.limits,
                                  self.spec.action_low, self.spec.action_high)
         if not outcome.ok:
@@ -312,7 +318,7 @@ class ExecutorCore:
             command: Command = PoseCommand(outcome.position, outcome.orientation)
         else:
             command = twist_between(base_pos, base_quat, outcome.position, outcome.orientation, self.period)
-            self.twist_ref.commanded(outcome.position, outcome.orientation, now)
+        self.motion_ref.commanded(outcome.position, outcome.orientation, now)
         self.hold_pose = (outcome.position, outcome.orientation)
         self._send(command, outcome.gripper, f"action {index}", now)
 
@@ -364,7 +370,7 @@ class ExecutorCore:
         if self.joint is not None:
             self._hold_joints(now)
         elif self.cfg.command_type == "twist":
-            self.twist_ref.reset()
+            self.motion_ref.reset()
             self._send(zero_twist(), None, "hold", now, hold=True)
         elif self.hold_pose is not None:
             self._send(PoseCommand(*self.hold_pose), None, "hold", now, hold=True)
@@ -373,7 +379,7 @@ class ExecutorCore:
         """Stop: one zero twist (Servo would coast otherwise) or one trajectory to the current joints (the
         controller would finish the look-ahead otherwise), then silence."""
         self.hold_pose = None
-        self.twist_ref.reset()
+        self.motion_ref.reset()
         if self.joint is not None:
             self._stop_joints(now)
         elif self.cfg.command_type == "twist":
@@ -408,6 +414,7 @@ class ExecutorCore:
         values: dict[str, object] = {
             "mode": self.mode.value, "dry_run": self.cfg.dry_run, "estop": self.watchdog.estopped,
             "chunks_accepted": self.stats["chunks_accepted"], "commands": self.stats["commands"],
+            "chunks_started_on_arrival": self.stats["chunks_started_on_arrival"],
             "hold_commands": self.stats["hold_commands"], "published": self.stats["published"],
             "dry_run_suppressed": self.stats["dry_run_suppressed"], "rejected_messages": rejected,
             "lost_heartbeats": ",".join(self.watchdog.lost_heartbeats(now)),

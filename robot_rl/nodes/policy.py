@@ -179,6 +179,13 @@ class PolicyCore:
         except ConfigError as err:
             self._reject("bad_event", str(err), now)
             return self._take()
+        if event.event == "start" and self.book.has_started(event.episode_id):
+            # A panel repeating a start it has no answer to: answer again (the first answer may be the
+            # one lost); an episode that already closed is not reopened.
+            self.stats["starts_repeated"] += 1
+            if self.book.active is not None and self.book.active.start.episode_id == event.episode_id:
+                self._out.ack = self.book.ack(event, "", now)
+            return self._take()
         active = self.book.active
         if event.event == "start" and not (active is not None and active.start.episode_id == event.episode_id):
             # A policy loaded during the last episode takes over now, before the version is fixed: the
@@ -263,6 +270,10 @@ class PolicyCore:
             self._swap_pending()
         self._since_act += 1
         replan = self.cfg.replan_every or self.spec.chunk_length
+        if replan >= self.spec.chunk_length:
+            # Whole chunks: the executor starts a chunk at its arrival, up to one period after this node
+            # published it, and the next observation must come after the chunk's last action ran.
+            replan += 1
         if self.book.active is not None and self.book.active.steps > 0 and self._since_act < replan:
             return self._take()  # the executor is still running the last chunk
         self.stats["decisions_due"] += 1

@@ -119,6 +119,7 @@ class PanelMachine:
         # that disagreed with a confident proposal (all of them, spot checks included).
         self.auto_stats: Counter[str] = Counter()
         self._overruled: set[str] = set()            # episodes whose automatic label the operator undid
+        self.resent_starts = 0                       # starts published again for want of an answer
 
     # ---- commands ---------------------------------------------------------------------------
 
@@ -182,7 +183,8 @@ class PanelMachine:
             self._local_group += 1
         self.active = Episode(episode_id, target.context_id, target.group_id, target.instruction, now, True,
                               operator, target.rollout, target.group_size, target.context_index, target.contexts,
-                              ack_due=now + self.config.ack_timeout_s)
+                              ack_due=now + self.config.ack_timeout_s, start_event=event,
+                              resend_at=now + self.config.start_resend_s)
         self.last_refused = None
         self.proposal = None
         self._confident_streak = 0
@@ -386,6 +388,13 @@ class PanelMachine:
             self.active = None
             self.last_label = lbl
             out.add(self._publish(lbl))
+        unanswered = ep is not None and ep is self.active and ep.ack in ("waiting", "no_answer")
+        if unanswered and ep.start_event is not None and now >= ep.resend_at:
+            # DDS drops a volatile message sent before the reader was matched (a Start pressed while the
+            # graph is still discovering itself): repeat it until policy_node answers.
+            out.events.append(ep.start_event)
+            ep.resend_at = now + self.config.start_resend_s
+            self.resent_starts += 1
         if out:
             self.revision += 1
         return out
@@ -444,6 +453,8 @@ class PanelMachine:
         if (event.event, event.episode_id) in self._own:
             return
         if event.event == "start":
+            if self.active is not None and self.active.episode_id == event.episode_id:
+                return  # another panel repeating its unanswered start
             closed = self.active or (self.pending.episode if self.pending else None)
             if closed is not None:
                 self.error = (f"episode '{closed.episode_id}' was ended by a start from elsewhere "

@@ -28,6 +28,8 @@ class Episode:
     ack: str = "waiting"      # policy_node's answer to the start: waiting / recording / acting / no_answer
     ack_reason: str = ""      # why it is not recording (acting, no_answer)
     ack_due: float = float("inf")  # when waiting turns into no_answer
+    start_event: EpisodeEvent | None = None  # this panel's start, published again until policy_node answers
+    resend_at: float = float("inf")          # when the unanswered start goes out again
 
     @property
     def recording(self) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from robot_rl.errors import ConfigError
-from robot_rl.safety.rotations import normalize_quat, quat_conj, quat_mul, quat_to_rotvec
+from robot_rl.rotations import quat_conj, quat_mul, quat_normalize, quat_to_rotvec
 from robot_rl.spec import EmbodimentSpec
 
 _DELTA_INDEX = {"dx": 0, "dy": 1, "dz": 2, "drx": 3, "dry": 4, "drz": 5}
@@ -46,7 +46,7 @@ def pose_target_to_action(spec: EmbodimentSpec, position: np.ndarray, quaternion
                           target_position: np.ndarray, target_quaternion: np.ndarray, gripper: float) -> np.ndarray:
     """Delta action (A,) that moves the current pose towards the target pose (clipped to the spec)."""
     dpos = np.asarray(target_position, dtype=np.float64) - np.asarray(position, dtype=np.float64)
-    drot = quat_to_rotvec(quat_mul(normalize_quat(target_quaternion), quat_conj(normalize_quat(quaternion))))
+    drot = quat_to_rotvec(quat_mul(quat_normalize(target_quaternion), quat_conj(quat_normalize(quaternion))))
     return _to_action(spec, np.concatenate([dpos, drot]), gripper)
 
 

@@ -89,6 +89,13 @@ class EpisodeBook:
     active: ActiveEpisode | None = None
     closed: list[ClosedEpisode] = field(default_factory=list)
 
+    def has_started(self, episode_id: str) -> bool:
+        """Whether a start of ``episode_id`` was already taken (it runs, or it ran and closed): a panel
+        repeats an unanswered start, and a repeat must neither restart nor reopen the episode."""
+        if self.active is not None and self.active.start.episode_id == episode_id:
+            return True
+        return any(c.episode_id == episode_id for c in reversed(self.closed[-64:]))
+
     def on_event(self, event: EpisodeEvent, instruction: str, policy_version: int,
                  temperature: float | None = None) -> ClosedEpisode | None:
         """Apply one event; returns the episode it closed, if any. Raises :class:`EventRejected`.

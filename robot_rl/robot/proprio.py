@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.errors import ConfigError
-from robot_rl.safety.rotations import normalize_quat, quat_to_rotvec, rotvec_to_quat
+from robot_rl.rotations import quat_from_rotvec, quat_normalize, quat_to_rotvec
 from robot_rl.spec import EmbodimentSpec
 
 _POSE_SOURCES = {"ee_position": 3, "ee_position_xy": 2, "ee_axis_angle": 3, "ee_quaternion": 4}
@@ -142,9 +142,9 @@ class ProprioMap:
             elif src.kind == "ee_position_xy":
                 parts.append(state.position[:2])
             elif src.kind == "ee_axis_angle":
-                parts.append(quat_to_rotvec(normalize_quat(state.quaternion)))
+                parts.append(quat_to_rotvec(quat_normalize(state.quaternion)))
             else:
-                parts.append(normalize_quat(state.quaternion))
+                parts.append(quat_normalize(state.quaternion))
         return np.concatenate(parts).astype(np.float32)  # (D,)
 
     def to_robot(self, proprio: np.ndarray) -> RobotState:
@@ -160,9 +160,9 @@ class ProprioMap:
             elif src.kind == "ee_position_xy":
                 position = np.array([value[0], value[1], 0.0])
             elif src.kind == "ee_axis_angle":
-                quaternion = rotvec_to_quat(value)
+                quaternion = quat_from_rotvec(value)
             else:
-                quaternion = normalize_quat(value)
+                quaternion = quat_normalize(value)
         return RobotState(position, quaternion, joints)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from robot_rl.config import StrictConfig, load_config, load_yaml, validate_config
+from robot_rl.config import StrictConfig, load_config, load_yaml, parse_yaml, validate_config
 from robot_rl.errors import ConfigError
 from robot_rl.ros_config.params_file import flatten, is_standard_parameter, node_section, parameter_fields, unflatten
 
@@ -135,16 +135,17 @@ def _ros_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_ros_value(v) for v in value) + "]"
     if isinstance(value, str):
-        return f"'{value}'" if value == "" or value.lower() in ("true", "false") or _numeric(value) else value
+        # rcl reads a -p value as YAML: quote whatever YAML would not read back as this very string
+        # (empty, true/false, numbers, JSON objects such as suite_options, ...).
+        return value if value and _reads_back(value) else "'" + value.replace("'", "''") + "'"
     return repr(value)
 
 
-def _numeric(text: str) -> bool:
+def _reads_back(text: str) -> bool:
     try:
-        float(text)
-    except ValueError:
+        return parse_yaml(text, "-p value") == text and text.strip() == text
+    except ConfigError:
         return False
-    return True
 
 
 def node_command(node: GraphNode, executable: str, param_files: list[Path]) -> list[str]:

@@ -58,6 +58,10 @@ class LabelNodeConfig(StrictConfig):
                                  description="how long a start waits for policy_node's acknowledgement before the "
                                              "page says it has none (a later one still counts); no label is "
                                              "accepted for an episode policy_node has not confirmed recording")
+    start_resend_s: float = Field(default=0.5, gt=0.0, le=10.0,
+                                  description="an unanswered start is published again this often until policy_node "
+                                              "answers: a start published before DDS matched a node is lost; every "
+                                              "node ignores a repeated start of the episode it runs")
     group_size: int = Field(default=1, ge=1, le=1024,
                             description="without a schedule: usable rollouts per context before the next one")
     detector: str = Field(default="", description="success detector directory (`robot-rl detector train --out`): "

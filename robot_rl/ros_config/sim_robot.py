@@ -43,7 +43,9 @@ class SimRobotConfig(StrictConfig):
                                                            "until a label (or abort) ends the episode")
     group_size: int = Field(default=1, ge=1, le=1024, description="K: episodes per context in a row, one group id")
     num_episodes: int = Field(default=0, ge=0, description="stop the schedule after this many; 0 = never")
-    max_steps: int = Field(default=0, ge=0, description="episode limit in control steps; 0 = the task's")
+    max_steps: int = Field(default=0, ge=0, description="episode limit in control steps that carried out a new "
+                           "command (a tick holding still while the policy thinks does not count; twice the limit "
+                           "in ticks ends an episode regardless); 0 = the task's")
     startup_delay_s: float = Field(default=1.0, ge=0.0, le=600.0,
                                    description="wait this long before the first scheduled episode (DDS discovery)")
     wait_for_heartbeat: str = Field(default=topics.POLICY_HEARTBEAT,

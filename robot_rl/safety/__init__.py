@@ -3,11 +3,11 @@
 Everything here takes the current time as an argument so it can be tested with known answers:
 
 - :mod:`~robot_rl.safety.limits`: workspace box, per-step and velocity clamps, NaN/inf rejection.
-- :mod:`~robot_rl.safety.rotations`: the quaternion / axis-angle arithmetic the limits need.
+- quaternion / axis-angle arithmetic comes from :mod:`robot_rl.rotations`, the core's one rotation convention.
 - :mod:`~robot_rl.safety.schedule`: absolute target times for the actions of a chunk, late ones dropped.
 - :mod:`~robot_rl.safety.watchdog`: e-stop latch, heartbeats, stale chunks and observations -> mode.
 - :mod:`~robot_rl.safety.refusals`: refusal reasons, their counts and rate-limited logging.
-- :mod:`~robot_rl.safety.twist_reference`: the pose twists start from, so integrating controllers keep to the box.
+- :mod:`~robot_rl.safety.motion_reference`: the pose each delta adds to: the previous target while motion is continuous.
 - :mod:`~robot_rl.safety.joint_limits`, :mod:`~robot_rl.safety.joint_trajectory`,
   :mod:`~robot_rl.safety.joint_state`: joint-space chunks -> safe JointTrajectory points.
 
@@ -20,7 +20,7 @@ from robot_rl.safety.joint_trajectory import JointActionLayout, JointPlan, joint
 from robot_rl.safety.limits import SafetyLimits, StepOutcome, apply_ee_delta, check_finite
 from robot_rl.safety.refusals import Reason, RefusalLog
 from robot_rl.safety.schedule import ChunkSchedule
-from robot_rl.safety.twist_reference import TwistReference
+from robot_rl.safety.motion_reference import MotionReference
 from robot_rl.safety.watchdog import Mode, Watchdog, WatchdogConfig
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "RefusalLog",
     "SafetyLimits",
     "StepOutcome",
-    "TwistReference",
+    "MotionReference",
     "Watchdog",
     "WatchdogConfig",
     "apply_ee_delta",

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from robot_rl.config import StrictConfig
 from robot_rl.safety.refusals import Reason
-from robot_rl.safety.rotations import normalize_quat, quat_mul, rotvec_to_quat
+from robot_rl.rotations import quat_from_rotvec, quat_mul, quat_normalize
 
 
 class SafetyLimits(StrictConfig):
@@ -40,6 +40,10 @@ class SafetyLimits(StrictConfig):
                                         description="largest end-effector linear speed [m/s]")
     max_angular_speed_rad_s: float = Field(default=1.5, gt=0.0, le=20.0,
                                            description="largest end-effector angular speed [rad/s]")
+    max_target_lead_m: float = Field(default=0.05, gt=0.0, le=0.5,
+                                     description="largest distance a target may run ahead of the measured pose [m]: "
+                                                 "further (the arm is blocked or far behind), the next delta adds "
+                                                 "to the measured pose instead of the previous target")
 
     @model_validator(mode="after")
     def _box_ordered(self) -> SafetyLimits:
@@ -116,7 +120,7 @@ def apply_ee_delta(
     if not (check_finite(action) and check_finite(position) and check_finite(orientation)):
         return StepOutcome(refused=Reason.NONFINITE)
     try:
-        current_q = normalize_quat(orientation)
+        current_q = quat_normalize(orientation)
     except ValueError:
         return StepOutcome(refused=Reason.BAD_POSE)
     if not limits.contains(position):
@@ -142,6 +146,6 @@ def apply_ee_delta(
     if not np.array_equal(boxed, target):
         clamps.append(Reason.CLAMP_WORKSPACE)
     # Rotation deltas are applied in the base frame: q_target = exp(drot) * q_current.
-    target_q = normalize_quat(quat_mul(rotvec_to_quat(drot), current_q))
+    target_q = quat_normalize(quat_mul(quat_from_rotvec(drot), current_q))
     gripper = float(action[6]) if action.shape[0] > 6 else None
     return StepOutcome(position=boxed, orientation=target_q, gripper=gripper, clamps=clamps)

@@ -379,7 +379,8 @@ class LabelNode(Node):
             active = m.active.episode_id if m.active else ""
             values: dict[str, object] = {"url": self.url, "pages": self.server.clients, "episode": active,
                                          "estop": m.estop, "operator": m.operator, "error": m.error,
-                                         "schedule": "yes" if m.schedule is not None else "no"}
+                                         "schedule": "yes" if m.schedule is not None else "no",
+                                         "resent_starts": m.resent_starts}
         values.update(dict(self.stats))
         if self.cfg.auto_label:
             values.update({f"auto_{k}" if not k.startswith("auto_") else k: v

@@ -7,7 +7,9 @@ world does not change between control steps). Like real drivers it streams from 
 mode: the env is reset to the first scheduled context at start-up, so an operator sees the scene
 before the first Start; between episodes the last scene is held and streamed on. Every control
 period (the spec's rate) it steps the env once with the action the latest executor command asks for (robot_rl.robot.commands:
-pose target -> delta towards it; twist -> twist x period; gripper held), and reports the outcome
+pose target -> the delta that moves the env's commanded pose there, i.e. from the previous target (a pose
+controller tracks its targets; the arm lags them as in simulation); twist -> twist x period; gripper
+held), and reports the outcome
 on ``/robot_rl/episode_event``: ``success`` (label_source sim) when the env says so, ``failure``
 with ``timeout`` when the episode limit is reached. With ``report_success: false`` it publishes
 neither (an operator labels, as on the real robot): at the episode limit it stops stepping and
@@ -26,7 +28,7 @@ import itertools
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -83,13 +85,18 @@ class SimRobotNode(Node):
         self.episode: EpisodeEvent | None = None
         self.episode_start = 0.0
         self.steps = 0
+        self.ticks = 0
+        self._fresh_command = False
         self.holding = False  # report_success false: the limit was reached, waiting for the operator's label
         self.max_steps = 0
         self.next_start = 0.0
         self.target: tuple[np.ndarray, np.ndarray] | None = None
+        self.tracked: tuple[np.ndarray, np.ndarray] | None = None  # the target the env's commanded pose was moved to
         self.twist: tuple[np.ndarray, np.ndarray, float] | None = None
         self.gripper = 1.0
+        self._last_gripper = 1.0
         self._own_ids: set[str] = set()
+        self._started_ids: deque[str] = deque(maxlen=64)  # recent starts: a repeated one changes nothing
         self._heartbeat = -1e9
 
         image_qos = qos.by_name(cfg.image_qos)
@@ -134,9 +141,13 @@ class SimRobotNode(Node):
     def _start(self, event: EpisodeEvent) -> None:
         """Reset the env to the event's context and announce it (own events are published here)."""
         ctx = event.context
+        self._started_ids.append(event.episode_id)
         self.obs = self.env.reset(ctx)
-        self.target, self.twist, self.gripper = None, None, 1.0
+        self.target, self.tracked, self.twist, self.gripper = None, None, None, 1.0
         self.steps = 0
+        self.ticks = 0
+        self._fresh_command = False
+        self._last_gripper = self.gripper
         self.holding = False
         task_limit = self.env.max_steps
         self.max_steps = min(task_limit, self.cfg.max_steps) if self.cfg.max_steps else task_limit
@@ -176,6 +187,8 @@ class SimRobotNode(Node):
         if event.episode_id in self._own_ids:
             return  # our own announcement coming back
         if event.event == "start":
+            if event.episode_id in self._started_ids:
+                return  # a panel repeating a start it had no answer to: the scene is already reset
             self._start(event)
         elif self.episode is not None and event.episode_id == self.episode.episode_id:
             self.get_logger().info(f"episode {event.episode_id} ended from outside: {event.event}")
@@ -205,6 +218,7 @@ class SimRobotNode(Node):
             pos, quat = pose_to_arrays(msg)
             if np.isfinite(pos).all() and np.isfinite(quat).all() and np.linalg.norm(quat) > 1e-6:
                 self.target = (pos, quat)
+                self._fresh_command = True
                 self.stats["commands"] += 1
 
     def _on_twist_command(self, msg: TwistStamped) -> None:
@@ -212,6 +226,7 @@ class SimRobotNode(Node):
             t = msg.twist
             self.twist = (np.array([t.linear.x, t.linear.y, t.linear.z]),
                           np.array([t.angular.x, t.angular.y, t.angular.z]), self._now())
+            self._fresh_command = True
             self.stats["commands"] += 1
 
     def _on_gripper(self, msg: Float64) -> None:
@@ -223,10 +238,28 @@ class SimRobotNode(Node):
     def _action(self) -> np.ndarray:
         state = self.proprio_map.to_robot(self.obs.proprio)
         if self.cfg.command_type == "pose" and self.target is not None:
-            return pose_target_to_action(self.spec, state.position, state.quaternion, *self.target, self.gripper)
+            # The env adds each delta to its commanded pose (which the arm follows with lag): from the target
+            # it was last moved to, that pose becomes the new target, as a pose-tracking controller's does.
+            # The first target of an episode is reached from the measured pose (the arm is still there).
+            ref = self.tracked if self.tracked is not None else (state.position, state.quaternion)
+            self.tracked = self.target
+            return pose_target_to_action(self.spec, *ref, *self.target, self.gripper)
         if self.twist is not None and self._now() - self.twist[2] <= self.cfg.twist_timeout_s:
             return twist_to_action(self.spec, self.twist[0], self.twist[1], self.spec.control_period_s, self.gripper)
         return hold_action(self.spec, self.gripper)
+
+    def _commands_motion(self) -> bool:
+        """Whether this step carries out a new command: a pose target other than the one tracked (the executor
+        re-sends its last target while it holds), a fresh non-zero twist, or a changed gripper command."""
+        if self.cfg.command_type == "pose":
+            moved = self.target is not None and (self.tracked is None or not all(
+                np.array_equal(a, b) for a, b in zip(self.target, self.tracked)))
+        else:
+            moved = (self._fresh_command and self.twist is not None
+                     and bool(np.any(self.twist[0]) or np.any(self.twist[1])))
+        gripper_changed = self.gripper != self._last_gripper
+        self._last_gripper = self.gripper
+        return moved or gripper_changed
 
     def _control(self) -> None:
         if self.episode is None:
@@ -238,11 +271,20 @@ class SimRobotNode(Node):
             return
         if self.holding:
             return
+        acted = self._commands_motion()
+        self._fresh_command = False
         result = self.env.step(self._action())
         self.obs = result.obs
-        self.steps += 1
+        self.ticks += 1
         self.stats["env_steps"] += 1
-        finished = result.success or result.done or self.steps >= self.max_steps
+        # The episode limit counts steps that carried out a new command, as simulation counts actions: a tick
+        # on which the arm only held still while the policy was thinking (a chunk's inference time, which
+        # simulation does not have) does not use up the episode. Twice the limit in ticks ends it regardless.
+        if acted:
+            self.steps += 1
+        else:
+            self.stats["hold_steps"] += 1
+        finished = result.success or self.steps >= self.max_steps or self.ticks >= 2 * self.max_steps
         if not self.cfg.report_success:
             if finished:  # the operator judges; the sim's verdict is only counted
                 self.holding = True

@@ -34,8 +34,12 @@ def flip_image(raw: np.ndarray, convention: Literal["upright", "openvla"]) -> np
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def quat_to_axis_angle(quat_xyzw: np.ndarray) -> np.ndarray:
-    """(x, y, z, w) quaternion -> axis-angle (3,), robosuite's ``quat2axisangle`` (no sign canonicalisation)."""
+def robosuite_quat2axisangle(quat_xyzw: np.ndarray) -> np.ndarray:
+    """(x, y, z, w) quaternion -> axis-angle (3,) exactly as robosuite's ``quat2axisangle`` computes it.
+
+    Not :func:`robot_rl.rotations.quat_to_rotvec`: robosuite does not make ``w >= 0`` first, so for
+    ``w < 0`` the angle exceeds pi (the long way round), and OpenVLA-OFT's LIBERO proprio has it so.
+    """
     q = np.asarray(quat_xyzw, dtype=np.float64)
     w = float(np.clip(q[3], -1.0, 1.0))
     den = np.sqrt(1.0 - w * w)
@@ -53,7 +57,8 @@ def gripper_opening(finger_qpos: np.ndarray) -> float:
 def proprio_from_obs(raw: dict[str, np.ndarray]) -> np.ndarray:
     """float32 (7,): eef_pos (3) + eef_axis_angle (3) + gripper (1), the order of ``libero.yaml``."""
     return np.concatenate(
-        [raw["robot0_eef_pos"], quat_to_axis_angle(raw["robot0_eef_quat"]), [gripper_opening(raw["robot0_gripper_qpos"])]]
+        [raw["robot0_eef_pos"], robosuite_quat2axisangle(raw["robot0_eef_quat"]),
+         [gripper_opening(raw["robot0_gripper_qpos"])]]
     ).astype(np.float32)
 
 

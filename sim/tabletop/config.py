@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,20 +16,28 @@ Vec3 = tuple[float, float, float]
 class CameraPose(StrictConfig):
     """Override of a camera's nominal pose, e.g. from calibration. Unset fields keep the nominal value.
 
-    Give either ``lookat`` (the camera keeps the world +z as "up") or ``quat`` (w, x, y, z in
-    MuJoCo's camera convention: the camera looks along its -z axis, +y is image up). Poses of
+    Give either ``lookat`` (the camera keeps the world +z as "up") or ``quat_wxyz`` (MuJoCo's
+    order and camera convention: the camera looks along its -z axis, +y is image up). Poses of
     the ``wrist`` camera are relative to the gripper frame, of ``agentview`` to the world.
     """
 
     pos: Vec3 | None = None
     lookat: Vec3 | None = None
-    quat: tuple[float, float, float, float] | None = None
+    quat_wxyz: tuple[float, float, float, float] | None = None
     fovy: float | None = Field(default=None, gt=1.0, lt=170.0)  # vertical field of view [deg]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_quat(cls, data: Any) -> Any:
+        # The key said nothing about the order (the core's quaternions are x, y, z, w): refuse the old name.
+        if isinstance(data, dict) and "quat" in data:
+            raise ValueError("'quat' is now 'quat_wxyz' (w, x, y, z; MuJoCo's order): rename the key")
+        return data
 
     @model_validator(mode="after")
     def _one_orientation(self) -> CameraPose:
-        if self.lookat is not None and self.quat is not None:
-            raise ValueError("give either lookat or quat, not both")
+        if self.lookat is not None and self.quat_wxyz is not None:
+            raise ValueError("give either lookat or quat_wxyz, not both")
         return self
 
 

@@ -29,7 +29,8 @@ from robot_rl.spec import EmbodimentSpec
 from sim.tabletop.config import CameraPose, TabletopConfig
 from sim.tabletop.randomization import SceneRandomizer
 from sim.tabletop.reality import Reality
-from sim.tabletop.rotations import axis_angle_to_quat, lookat_quat, quat_mul, quat_to_axis_angle, quat_to_mat
+from sim.tabletop.mj_quat import (quat_wxyz_from_rotvec, quat_wxyz_lookat, quat_wxyz_mul, quat_wxyz_to_matrix,
+                                  quat_wxyz_to_rotvec)
 from sim.tabletop.scene import (
     AGENTVIEW_LOOKAT,
     AGENTVIEW_POS,
@@ -136,7 +137,8 @@ class TabletopEnv(Env):
         self._prop_mats = [m.material(n).id for n in ("bowl", "plate", "target", "gripper")]
 
     def _apply_camera_overrides(self) -> None:
-        self.model.cam_quat[self._cam_ids["agentview"]] = lookat_quat(np.array(AGENTVIEW_POS), np.array(AGENTVIEW_LOOKAT))
+        self.model.cam_quat[self._cam_ids["agentview"]] = quat_wxyz_lookat(np.array(AGENTVIEW_POS),
+                                                                           np.array(AGENTVIEW_LOOKAT))
         for name, pose in self.config.cameras.items():
             if name not in self._cam_ids:
                 raise ConfigError(f"cameras.{name}: no such camera; cameras: {sorted(self._cam_ids)}")
@@ -146,13 +148,13 @@ class TabletopEnv(Env):
         m = self.model
         if pose.pos is not None:
             m.cam_pos[cam] = pose.pos
-        if pose.quat is not None:
-            q = np.asarray(pose.quat, float)
+        if pose.quat_wxyz is not None:
+            q = np.asarray(pose.quat_wxyz, float)
             m.cam_quat[cam] = q / np.linalg.norm(q)
         elif pose.lookat is not None:
-            m.cam_quat[cam] = lookat_quat(m.cam_pos[cam], np.asarray(pose.lookat, float))
+            m.cam_quat[cam] = quat_wxyz_lookat(m.cam_pos[cam], np.asarray(pose.lookat, float))
         elif m.cam_bodyid[cam] == 0 and pose.pos is not None:
-            m.cam_quat[cam] = lookat_quat(m.cam_pos[cam], np.array(AGENTVIEW_LOOKAT))
+            m.cam_quat[cam] = quat_wxyz_lookat(m.cam_pos[cam], np.array(AGENTVIEW_LOOKAT))
         if pose.fovy is not None:
             m.cam_fovy[cam] = pose.fovy
 
@@ -267,7 +269,7 @@ class TabletopEnv(Env):
 
     def _body_pos_for(self, tcp_pos: np.ndarray, quat: np.ndarray) -> np.ndarray:
         """Gripper frame origin that puts the end-effector point at ``tcp_pos`` with orientation ``quat``."""
-        return tcp_pos - quat_to_mat(quat) @ np.array([0.0, 0.0, TCP_OFFSET])
+        return tcp_pos - quat_wxyz_to_matrix(quat) @ np.array([0.0, 0.0, TCP_OFFSET])
 
     def _apply(self, a: np.ndarray, delay: int = 0) -> None:
         """Drive the hand by ``a`` for one period; the command acts ``delay`` physics steps into it (latency)."""
@@ -281,7 +283,7 @@ class TabletopEnv(Env):
         if dist > MAX_LEAD:  # blocked: do not let the command run away from the hand
             target = measured + lead * (MAX_LEAD / dist)
         target = np.clip(target, WORKSPACE_LOW, WORKSPACE_HIGH)
-        quat = quat_mul(axis_angle_to_quat(a[3:6]), self._target_quat)
+        quat = quat_wxyz_mul(quat_wxyz_from_rotvec(a[3:6]), self._target_quat)
         quat /= np.linalg.norm(quat)
         d.ctrl[0] = FINGER_OPEN * (float(a[6]) + 1.0) / 2.0
 
@@ -311,7 +313,8 @@ class TabletopEnv(Env):
         d = self.data
         quat = d.xquat[self._gripper_body]
         opening = d.qpos[self._finger_qpos[0]] / FINGER_OPEN
-        return np.concatenate([d.site_xpos[self._tcp], quat_to_axis_angle(quat), [2.0 * opening - 1.0]]).astype(np.float32)
+        rotvec = quat_wxyz_to_rotvec(quat)
+        return np.concatenate([d.site_xpos[self._tcp], rotvec, [2.0 * opening - 1.0]]).astype(np.float32)
 
     def _proprio_only(self) -> Observation:
         return Observation(images={}, proprio=self.reality.proprio(self._proprio()),
@@ -384,10 +387,11 @@ class TabletopEnv(Env):
                 touching[geom_to_cube[g1]] = True
         cubes = {}
         for c, a in self._cube_qpos.items():
-            cubes[c] = {"pos": d.qpos[a:a + 3].copy(), "quat": d.qpos[a + 3:a + 7].copy(), "touching_fingers": touching[c]}
+            cubes[c] = {"pos": d.qpos[a:a + 3].copy(), "quat_wxyz": d.qpos[a + 3:a + 7].copy(),
+                        "touching_fingers": touching[c]}
         return {
             "eef_pos": d.site_xpos[self._tcp].copy(),
-            "eef_quat": d.xquat[self._gripper_body].copy(),
+            "eef_quat_wxyz": d.xquat[self._gripper_body].copy(),
             "gripper_opening": float(d.qpos[self._finger_qpos[0]]),
             "cubes": cubes,
             "props": {p: d.mocap_pos[self._mocap[p]].copy() for p in ("bowl", "plate", "target")},

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.tabletop.env import TabletopEnv
-from sim.tabletop.rotations import quat_mul, quat_to_axis_angle
+from sim.tabletop.mj_quat import quat_wxyz_conj, quat_wxyz_mul, quat_wxyz_to_rotvec
 from sim.tabletop.scene import CUBE_HALF, PLATE_HEIGHT
 from sim.tabletop.tasks import TaskDef
 
@@ -31,8 +31,9 @@ PUSH_GRIP = CLOSE  # closed fingers make a ~2.5 cm square pusher; half-open ones
 PUSH_NOISE_SCALE = 0.25  # noise while in contact is scaled down: a noisy push loses the cube
 
 
-def yaw_of(quat: np.ndarray) -> float:
-    w, x, y, z = quat
+def yaw_of(quat_wxyz: np.ndarray) -> float:
+    """Yaw [rad] (rotation about world z) of a MuJoCo ``(w, x, y, z)`` quaternion."""
+    w, x, y, z = quat_wxyz
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
@@ -92,9 +93,9 @@ class TabletopExpert:
         if norm > step:
             delta *= step / norm
         desired = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-        cur = s["eef_quat"]
-        err = quat_mul(desired, cur * np.array([1, -1, -1, -1]))  # desired * current^-1 (world frame)
-        rot = quat_to_axis_angle(err)
+        cur = s["eef_quat_wxyz"]
+        err = quat_wxyz_mul(desired, quat_wxyz_conj(cur))  # desired * current^-1 (world frame)
+        rot = quat_wxyz_to_rotvec(err)
         rn = np.linalg.norm(rot)
         if rn > MAX_ROT:
             rot *= MAX_ROT / rn
@@ -103,7 +104,7 @@ class TabletopExpert:
     def _grasp_yaw(self, s: dict, cube_quat: np.ndarray) -> float:
         """Gripper yaw aligned with the cube's faces, the one closest to the current yaw."""
         cube_yaw = yaw_of(cube_quat)
-        cur = yaw_of(s["eef_quat"])
+        cur = yaw_of(s["eef_quat_wxyz"])
         k = np.round(wrap(cur - cube_yaw) / (np.pi / 2))
         return wrap(cube_yaw + k * np.pi / 2)
 
@@ -127,15 +128,16 @@ class TabletopExpert:
         if self.phase in ("lift", "carry", "lower") and not held:
             self.phase = "above"  # dropped it: start over
         if self.phase == "above":
-            yaw = self._grasp_yaw(s, cube["quat"])
+            yaw = self._grasp_yaw(s, cube["quat_wxyz"])
             target = pos + np.array([0, 0, HOVER_Z])
             err = target - eef
-            if np.linalg.norm(err[:2]) < 0.008 and abs(err[2]) < 0.02 and abs(wrap(yaw - yaw_of(s["eef_quat"]))) < 0.05:
+            yaw_err = abs(wrap(yaw - yaw_of(s["eef_quat_wxyz"])))
+            if np.linalg.norm(err[:2]) < 0.008 and abs(err[2]) < 0.02 and yaw_err < 0.05:
                 self.phase = "descend"
             else:
                 return self._move(s, target, yaw, OPEN)
         if self.phase == "descend":
-            yaw = self._grasp_yaw(s, cube["quat"])
+            yaw = self._grasp_yaw(s, cube["quat_wxyz"])
             target = pos + np.array([0, 0, -0.002])
             if np.linalg.norm(target - eef) < 0.006:
                 self.phase, self._count = "grasp", 0
@@ -147,8 +149,8 @@ class TabletopExpert:
                 self.phase = "lift"
             elif self._count > 8:
                 self.phase = "above"  # missed: try again
-            return self._move(s, eef, yaw_of(s["eef_quat"]), CLOSE)
-        yaw_hold = yaw_of(s["eef_quat"])
+            return self._move(s, eef, yaw_of(s["eef_quat_wxyz"]), CLOSE)
+        yaw_hold = yaw_of(s["eef_quat_wxyz"])
         if self.phase == "lift":
             target = np.array([pos[0], pos[1], CARRY_Z])
             if self.task.kind == "pick" or eef[2] < CARRY_Z - 0.02:
@@ -188,7 +190,7 @@ class TabletopExpert:
         pre = np.array([*(pos[:2] - direction * self._standoff), 0.0])
         if dist < 0.012 and self.phase == "push":
             self.phase = "back_off"
-        tilt = float(np.linalg.norm(quat_to_axis_angle(s["eef_quat"])[:2]))
+        tilt = float(np.linalg.norm(quat_wxyz_to_rotvec(s["eef_quat_wxyz"])[:2]))
         if self.phase in ("push", "push_down") and tilt > 0.15:
             # The hand is jammed against something (the bowl, the plate): back up, start closer next time.
             if self.phase == "push_down":
@@ -221,10 +223,10 @@ class TabletopExpert:
             if eef[2] > 0.07:
                 self.phase = "push_above"
                 return self._move(s, pre + np.array([0, 0, 0.08]), yaw, PUSH_GRIP)
-            return self._move(s, np.array([eef[0], eef[1], 0.09]), yaw_of(s["eef_quat"]), PUSH_GRIP)
+            return self._move(s, np.array([eef[0], eef[1], 0.09]), yaw_of(s["eef_quat_wxyz"]), PUSH_GRIP)
         if self.phase == "back_off" and dist > 0.025 and eef[2] > 0.07:
             self.phase = "push_above"  # the cube slid on or was knocked off the target: push again
             return self._move(s, pre + np.array([0, 0, 0.08]), yaw, PUSH_GRIP)
         # back_off: away from the cube and up, so it is released on the target
         target = np.array([*(eef[:2] - direction * 0.02), 0.08])
-        return self._move(s, target, yaw_of(s["eef_quat"]), PUSH_GRIP)
+        return self._move(s, target, yaw_of(s["eef_quat_wxyz"]), PUSH_GRIP)

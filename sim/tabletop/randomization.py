@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from robot_rl.config import StrictConfig
-from sim.tabletop.rotations import quat_mul, random_rotation_quat
+from sim.tabletop.mj_quat import quat_wxyz_mul, quat_wxyz_random
 
 
 class LightingRandomization(StrictConfig):
@@ -157,8 +157,8 @@ class SceneRandomizer:
         if dr.camera.enabled:
             for cam in range(m.ncam):
                 m.cam_pos[cam] = n["cam_pos"][cam] + rng.uniform(-1, 1, 3) * dr.camera.position_jitter_m
-                dq = random_rotation_quat(rng, np.deg2rad(dr.camera.rotation_jitter_deg))
-                m.cam_quat[cam] = quat_mul(dq, n["cam_quat"][cam])
+                dq = quat_wxyz_random(rng, np.deg2rad(dr.camera.rotation_jitter_deg))
+                m.cam_quat[cam] = quat_wxyz_mul(dq, n["cam_quat"][cam])
                 m.cam_fovy[cam] = n["cam_fovy"][cam] + rng.uniform(-1, 1) * dr.camera.fovy_jitter_deg
         if dr.action.enabled and dr.action.max_latency_steps > 0:
             self.draw.latency_steps = int(rng.integers(0, dr.action.max_latency_steps + 1))

@@ -37,7 +37,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from robot_rl.config import StrictConfig
 from sim.tabletop.randomization import ImageRandomization, perturb_image
-from sim.tabletop.rotations import quat_mul
+from sim.tabletop.mj_quat import quat_wxyz_from_axis_angle, quat_wxyz_mul
 
 
 class LightingShift(StrictConfig):
@@ -113,7 +113,7 @@ SHIFT_CLASSES: dict[str, type[StrictConfig]] = {
 
 # Severities. `lab` is what a careful lab leaves: the magnitudes sit inside the ranges people report
 # for the shift (comments in the shift classes) and inside the training randomization's ranges.
-# `hard` is a sloppy set-up. The docs (docs/rehearsal.md) carry the success each one costs.
+# `hard` is a sloppy set-up. docs/reality.md carries the success each one costs.
 PROFILES: dict[str, RealityShifts] = {
     "none": RealityShifts(),
     "lab": RealityShifts(
@@ -278,9 +278,9 @@ class Reality:
             for cam in range(m.ncam):
                 offset = _unit(rng) * s.camera_pose.position_mm / 1000.0
                 axis, angle = _unit(rng), np.deg2rad(s.camera_pose.rotation_deg)
-                dq = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
+                dq = quat_wxyz_from_axis_angle(axis, angle)
                 m.cam_pos[cam] = m.cam_pos[cam] + offset
-                m.cam_quat[cam] = quat_mul(dq, m.cam_quat[cam])
+                m.cam_quat[cam] = quat_wxyz_mul(dq, m.cam_quat[cam])
                 cams[m.camera(cam).name] = {"offset_mm": _r(offset * 1000, 2), "axis": _r(axis, 3),
                                             "rotation_deg": s.camera_pose.rotation_deg}
             self._applied["camera_pose"] = cams

@@ -239,7 +239,7 @@ def test_sim_camera_cli_prints_a_mujoco_camera(eye_in_hand_folder, tmp_path, cap
         wrist = env.model.camera("wrist").id
         np.testing.assert_allclose(env.model.cam_pos[wrist], X[:3, 3], atol=0.002)
         np.testing.assert_allclose(env.model.cam_fovy[wrist], options["cameras"]["wrist"]["fovy"])
-        q = np.asarray(options["cameras"]["wrist"]["quat"])
+        q = np.asarray(options["cameras"]["wrist"]["quat_wxyz"])
         np.testing.assert_allclose(env.model.cam_quat[wrist], q / np.linalg.norm(q), atol=1e-9)
     finally:
         env.close()

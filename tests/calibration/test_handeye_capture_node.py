@@ -19,7 +19,8 @@ from calibration.camera_info import load_camera_info, write_camera_info
 from calibration.handeye import solve_handeye
 from calibration.handeye_samples import load_samples
 from calibration.synthetic import random_views, render_board_view
-from calibration.transforms import R_to_quat_xyzw, inv_T, make_T, rotation_angle_deg, rvec_to_R
+from calibration.transforms import inv_T, make_T, rotation_angle_deg, rvec_to_R
+from robot_rl.rotations import quat_from_matrix
 
 rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -34,7 +35,7 @@ def _pose_msg(T: np.ndarray, t: float):
     msg.header.stamp = s_to_stamp(t)
     msg.header.frame_id = "base"
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in T[:3, 3])
-    q = R_to_quat_xyzw(T[:3, :3])
+    q = quat_from_matrix(T[:3, :3])
     msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z, msg.pose.orientation.w = (
         float(v) for v in q
     )

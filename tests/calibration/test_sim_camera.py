@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from calibration.sim_camera import mujoco_camera, scale_intrinsics
-from calibration.transforms import inv_T, make_T, quat_xyzw_to_R, rvec_to_R
+from calibration.transforms import inv_T, make_T, rvec_to_R
+from robot_rl.rotations import quat_to_matrix, quat_wxyz_to_xyzw
 
 # Coloured spheres at known world positions, seen by a tilted camera.
 POINTS = np.array([[0.55, 0.05, 0.02], [0.45, -0.12, 0.10], [0.70, 0.15, 0.0], [0.60, -0.05, 0.20]])
@@ -28,8 +29,7 @@ def _camera_pose() -> np.ndarray:
 def test_pose_conventions():
     T = _camera_pose()
     cam = mujoco_camera(np.diag([500.0, 500.0, 1.0]) + [[0, 0, 319.5], [0, 0, 239.5], [0, 0, 0]], (640, 480), T)
-    w, x, y, z = cam.quat_wxyz
-    R = quat_xyzw_to_R([x, y, z, w])
+    R = quat_to_matrix(quat_wxyz_to_xyzw(cam.quat_wxyz))
     # MuJoCo looks along its -z: that is the optical +z; its +y is the optical -y (image up).
     np.testing.assert_allclose(-R[:, 2], T[:3, 2], atol=1e-9)
     np.testing.assert_allclose(R[:, 1], -T[:3, 1], atol=1e-9)

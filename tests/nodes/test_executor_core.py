@@ -158,15 +158,29 @@ def test_stale_chunk_holds_the_last_target_then_stops():
 
 def test_late_actions_are_refused_and_the_due_one_runs():
     core = _core()
+    _ready(core)
+    _feed(core, _chunk([0.0, 0.0, 0.01, 0, 0, 0, 0]), T0, T0)
+    assert [s.what for s in core.tick(T0).sends] == ["action 0"]  # the robot moves: no start on arrival
     _ready(core, T0 + 0.35)
-    _feed(core, _chunk([0.01, 0, 0, 0, 0, 0, 0], [0.0, 0.01, 0, 0, 0, 0, 0]), T0, T0 + 0.3)
-    out = core.tick(T0 + 0.35)  # actions 0, 1, 2 (sent at T0, +0.1, +0.2) passed their window of +-0.05 s
+    _feed(core, _chunk([0.01, 0, 0, 0, 0, 0, 0], [0.0, 0.01, 0, 0, 0, 0, 0]), T0 + 0.05, T0 + 0.3)
+    out = core.tick(T0 + 0.35)  # actions 0, 1, 2 (sent at +0.05, +0.15, +0.25) passed their window of +-0.05 s
     assert _refused(core, "late_action") == 3 and [s.what for s in out.sends] == ["action 3"]
-    np.testing.assert_allclose(out.sends[0].command.position, [0.5, 0.01, 0.3], atol=1e-6)
+    np.testing.assert_allclose(out.sends[0].command.position, [0.5, 0.01, 0.3], atol=1e-6)  # a pause: measured
     assert any("3 action(s) passed their target time" in n.text for n in out.notes)
     core.heartbeat(HB, T0 + 0.45)
-    core.on_pose(HOME, IDENTITY, "base_link", T0 + 0.45, T0 + 0.45)
-    assert [s.what for s in core.tick(T0 + 0.45).sends] == ["action 4"] and _refused(core, "late_action") == 3
+    out = core.tick(T0 + 0.45)  # continuous motion: the delta adds to the previous target, not the lagging pose
+    assert [s.what for s in out.sends] == ["action 4"] and _refused(core, "late_action") == 3
+    np.testing.assert_allclose(out.sends[0].command.position, [0.5, 0.02, 0.3], atol=1e-6)
+
+
+def test_a_chunk_arriving_while_the_robot_was_still_starts_at_its_arrival():
+    core = _core()
+    _ready(core, T0 + 0.3)
+    _feed(core, _chunk([0.01, 0, 0, 0, 0, 0, 0]), T0, T0 + 0.3)  # observed at T0, computed for 0.3 s
+    assert core.stats["chunks_started_on_arrival"] == 1
+    out = core.tick(T0 + 0.35)
+    assert [s.what for s in out.sends] == ["action 0"] and _refused(core, "late_action") == 0
+    assert core.diagnostics(T0 + 0.35).values["chunks_started_on_arrival"] == 1
 
 
 def test_chunks_refused_on_arrival_for_each_reason():
@@ -241,6 +255,7 @@ def test_episode_start_forgets_targets_and_resets_the_schedule():
     _feed(core, _chunk([0.0, 0.01, 0, 0, 0, 0, 0]), T0 + 0.1, T0 + 0.1)  # accepted: the schedule starts afresh
     assert core.tick(T0 + 0.1).sends[0].what == "action 0"
     core.on_episode_event("{not json")  # a bad event changes nothing
+    core.on_episode_event(start)  # the panel repeating its start: the running schedule stands
     assert core.schedule.chunk is not None
 
 

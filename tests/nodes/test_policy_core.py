@@ -159,6 +159,18 @@ def test_an_episode_is_acknowledged_recorded_every_replan_and_committed(setup, t
     np.testing.assert_allclose(reopened.read_episode(0)["action"][0], published[0][0])
 
 
+def test_a_repeated_start_is_answered_again_and_never_restarts_or_reopens(setup):
+    core, published = _core(setup, act_outside_episodes=True)
+    first = core.on_event(_start("e1", T0), T0).ack
+    _inputs(core, T0 + 0.1)
+    _tick(core, T0 + 0.1)
+    again = core.on_event(_start("e1", T0), T0 + 0.2)
+    assert (again.ack.status, again.ack.episode_id) == (first.status, "e1") and core.book.active.steps == 1
+    core.on_event(EpisodeEvent(event="abort", episode_id="e1").to_json(), T0 + 0.3)
+    late = core.on_event(_start("e1", T0), T0 + 0.4)
+    assert late.ack is None and core.book.active is None and core.stats["starts_repeated"] == 2
+
+
 def test_start_without_a_policy_is_refused_with_the_reason(setup):
     core, _ = _core(setup, runner=False)
     out = core.on_event(_start("e1", T0), T0)

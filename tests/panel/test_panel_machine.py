@@ -345,7 +345,7 @@ def test_a_refused_start_shows_refused_and_cannot_be_labelled():
 
 
 def test_no_answer_in_time_is_shown_and_only_abort_or_a_late_confirmation_help():
-    m = machine(undo_window_s=0.0, ack_timeout_s=2.0)
+    m = machine(undo_window_s=0.0, ack_timeout_s=2.0, start_resend_s=10.0)
     cmd(m, "start", 0.0, recorded=False)
     before = m.revision
     assert not m.tick(1.9) and m.active.ack == "waiting"
@@ -359,6 +359,30 @@ def test_no_answer_in_time_is_shown_and_only_abort_or_a_late_confirmation_help()
     m.tick(10.0)
     (abort,) = cmd(m, "abort", 10.5).events  # abort needs no recording: it gives the episode up
     assert abort.event == "abort"
+
+
+def test_an_unanswered_start_is_published_again_until_policy_node_answers():
+    """DDS drops a volatile start sent before the policy node's reader matched: the panel repeats it."""
+    m = machine(undo_window_s=0.0, ack_timeout_s=2.0, start_resend_s=0.5)
+    (start,) = cmd(m, "start", 0.0, recorded=False).events
+    assert not m.tick(0.4)
+    assert m.tick(0.5).events == [start]          # the same event, stamp included
+    assert not m.tick(0.9)
+    assert m.tick(1.0).events == [start] and m.tick(2.5).events == [start]  # no_answer: still repeated
+    assert m.active.ack == "no_answer" and m.resent_starts == 3
+    m.on_episode_event(start, 2.6)                # our own repeat echoed back changes nothing
+    assert m.active.own and m.error == ""
+    ack(m, "recording", 2.7)
+    assert not m.tick(10.0) and m.resent_starts == 3  # answered: no more repeats
+
+
+def test_a_repeated_start_from_another_panel_changes_nothing():
+    m = machine()
+    other = EpisodeEvent(event="start", episode_id="p2-1", context_id="pick_red/5", group_id="g", instruction="x")
+    m.on_episode_event(other, 0.0)
+    ack(m, "recording", 0.1)
+    m.on_episode_event(other, 0.6)                # the other panel had not seen the answer yet
+    assert m.active.episode_id == "p2-1" and m.active.recording and m.error == "" and not m.ended
 
 
 def test_acting_without_recording_offers_abort_only():

@@ -20,7 +20,7 @@ from robot_rl.robot.proprio import ProprioMap, RobotState, default_proprio_sourc
 from robot_rl.ros_config import NODE_CONFIGS
 from robot_rl.wire.episode_event import EpisodeAck, EpisodeEvent, parse_episode_ack, parse_episode_event
 from robot_rl.ros_config.graph import GraphConfig, apply_overrides, node_command, validate_graph
-from robot_rl.safety.rotations import rotvec_to_quat
+from robot_rl.rotations import quat_from_rotvec
 from robot_rl.spec import EmbodimentSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def small_spec(spec) -> EmbodimentSpec:
 
 def test_proprio_known_answer_and_round_trip(spec):
     pmap = ProprioMap(spec, list(reversed(TABLETOP_SOURCES)))  # order does not matter: spec order wins
-    q = rotvec_to_quat(np.array([0.0, 0.0, np.pi / 2]))  # 90 degrees about z
+    q = quat_from_rotvec(np.array([0.0, 0.0, np.pi / 2]))  # 90 degrees about z
     state = RobotState(np.array([0.1, -0.2, 0.3]), q, {"gripper": -0.5, "other": 9.0})
     proprio = pmap.from_robot(state)
     np.testing.assert_allclose(proprio, [0.1, -0.2, 0.3, 0, 0, np.pi / 2, -0.5], atol=1e-6)
@@ -88,8 +88,8 @@ def test_bad_gripper_maps_are_refused_with_the_syntax(spec, bad):
 # ---- commands -----------------------------------------------------------------------------------
 
 def test_pose_target_becomes_the_delta_towards_it(spec):
-    q0 = rotvec_to_quat(np.array([0.0, 0.0, 0.3]))
-    target_q = rotvec_to_quat(np.array([0.0, 0.0, 0.5]))
+    q0 = quat_from_rotvec(np.array([0.0, 0.0, 0.3]))
+    target_q = quat_from_rotvec(np.array([0.0, 0.0, 0.5]))
     action = pose_target_to_action(spec, np.array([0.1, 0.0, 0.2]), q0, np.array([0.12, -0.01, 0.2]), target_q, -1.0)
     np.testing.assert_allclose(action, [0.02, -0.01, 0.0, 0.0, 0.0, 0.2, -1.0], atol=1e-6)
     far = pose_target_to_action(spec, np.zeros(3), q0, np.array([1.0, 0, 0]), q0, 1.0)
@@ -236,8 +236,10 @@ def test_every_start_is_answered_recording_acting_or_refused_with_the_reason(tmp
                              policy_version=4, stamp=1.0) and ack.recording
     assert parse_episode_ack(ack.to_json()) == ack  # what goes on the wire round-trips
     assert answer(book, start("e1"), 4).status == "recording"  # a duplicate start: still the same recording
+    assert book.has_started("e1") and not book.has_started("e9")
     ack = answer(book, start("e2"), -1)
     assert ack.status == "refused" and "no policy loaded" in ack.reason and book.active is None
+    assert book.has_started("e1")  # closed (aborted by e2's start) and still known: a repeat reopens nothing
     ack = answer(book, start("e3", instruction=""), 4)  # never the latched topic's (possibly stale) text
     assert ack.status == "refused" and "carries no instruction" in ack.reason and book.active is None
     ack = answer(EpisodeBook(None), start("e4"), 4)
@@ -268,11 +270,14 @@ def test_shipped_graphs_validate_and_overrides_are_checked():
 def test_node_command_line():
     g = GraphConfig.model_validate({"nodes": [{"executable": "policy_node", "name": "p", "params": ["a.yaml"],
                                                "overrides": {"checkpoint": "/c", "temperature": 0.5, "act_outside_episodes": True,
-                                                             "buffer_path": "", "spec": "1"}}]})
+                                                             "buffer_path": "", "spec": "1",
+                                                             "suite_options": '{"spec": "tabletop_64"}',
+                                                             "operator": "it's me"}}]})
     cmd = node_command(g.nodes[0], "/bin/policy_node", [Path("/x/a.yaml")])
     assert cmd == ["/bin/policy_node", "--ros-args", "-r", "__node:=p", "--params-file", "/x/a.yaml",
                    "-p", "checkpoint:=/c", "-p", "temperature:=0.5", "-p", "act_outside_episodes:=true",
-                   "-p", "buffer_path:=''", "-p", "spec:='1'"]
+                   "-p", "buffer_path:=''", "-p", "spec:='1'",
+                   "-p", """suite_options:='{"spec": "tabletop_64"}'""", "-p", "operator:=it's me"]
 
 
 def test_up_cli_check_and_help():

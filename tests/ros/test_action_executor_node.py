@@ -175,6 +175,18 @@ def _commands_after(ex: ExecutorHarness, t0: float) -> list[tuple[float, np.ndar
     return [(t, np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z])) for t, m in ex.commands if t >= t0]
 
 
+def _assert_integrated(xs: list[np.ndarray], step: float, lead: float = 0.05) -> None:
+    """Motion targets (robot still at x 0.5): each one the previous plus ``step``, or 0.5 + ``step`` again
+    (the first, after a pause, or when the previous ran more than ``lead`` ahead of the robot)."""
+    assert xs, "no commands"
+    for prev, x in zip([None, *xs], xs):
+        np.testing.assert_allclose(x[1:], [0.0, 0.3], atol=1e-6)
+        restart = abs(x[0] - (0.5 + step)) < 1e-6
+        held = prev is not None and abs(x[0] - prev[0]) < 1e-9  # the hold after the chunk re-sends the target
+        continued = prev is not None and prev[0] - 0.5 <= lead + 1e-6 and abs(x[0] - prev[0] - step) < 1e-6
+        assert restart or held or continued, f"target x {x[0]:.4f} after {None if prev is None else round(prev[0], 4)}"
+
+
 def test_good_chunk_becomes_commands_at_the_control_rate_inside_the_workspace(ex):
     ex.wait_mode("idle")
     t0 = time.monotonic()
@@ -184,14 +196,15 @@ def test_good_chunk_becomes_commands_at_the_control_rate_inside_the_workspace(ex
     assert 6 <= len(got) <= 10, f"expected ~8 commands at 10 Hz in 0.9 s, got {len(got)}"
     gaps = np.diff([t for t, _ in got])
     assert abs(float(np.median(gaps)) - 1.0 / RATE_HZ) < 0.03, gaps
-    for _, pos in got:  # the robot (our fake pose) stays put, so every target is pose + dx
-        np.testing.assert_allclose(pos, [0.51, 0.0, 0.3], atol=1e-6)
+    # Each delta adds to the previous target (the controller's commanded pose); the robot (our fake pose)
+    # stays put at x 0.5, so once a target is more than max_target_lead_m (0.05) ahead, it starts over.
+    _assert_integrated([pos for _, pos in got], step=0.01)
 
     # A big step is clamped to min(max step 0.03, 0.25 m/s * 0.1 s) = 0.025 m.
     t1 = time.monotonic()
     ex.send_chunk(_chunk(dx=0.05))
     ex.probe.spin_for(0.35)
-    np.testing.assert_allclose(_commands_after(ex, t1)[-1][1], [0.525, 0.0, 0.3], atol=1e-6)
+    _assert_integrated([pos for _, pos in _commands_after(ex, t1)], step=0.025)
 
     # Near the box edge the target is clipped into the box.
     ex.pose = np.array([0.79, 0.0, 0.3])
@@ -209,11 +222,12 @@ def test_good_chunk_becomes_commands_at_the_control_rate_inside_the_workspace(ex
 
 
 def _first_send_per_action(commands: list[tuple[float, PoseStamped]], t0: float) -> dict[int, float]:
-    """Action index -> send stamp of its first command (action i of the test chunk moves x by (i + 1) mm;
-    held targets repeat the last action and are skipped)."""
+    """Action index -> send stamp of its first command (action i of the test chunk moves x by (i + 1) mm from the
+    previous target; held targets repeat it and are skipped)."""
     out: dict[int, float] = {}
-    for t, m in commands:
-        index = round((m.pose.position.x - 0.5) * 1000) - 1
+    xs = [m.pose.position.x for _, m in commands]
+    for (t, m), prev in zip(commands[1:], xs):
+        index = round((m.pose.position.x - prev) * 1000) - 1
         if t >= t0 and 0 <= index < H and index not in out:
             out[index] = stamp_to_s(m.header.stamp)
     return out
@@ -224,6 +238,10 @@ def test_the_spec_command_latency_sends_every_action_that_much_earlier(ex):
                         "both live executors stopped (no chunk in flight)")
     assert ex.diag["lat_executor"]["command_latency_s"] == f"{COMMAND_LATENCY:.4f}"  # from its spec
     assert ex.diag["action_executor"]["command_latency_s"] == "0.0000"  # the tabletop spec's
+    # The robot moves (a first chunk runs) when the measured chunk arrives: its stamp holds. (A chunk arriving
+    # while the robot was still would start at its arrival, action 0 first: tests/safety/test_chunk_schedule.py.)
+    ex.send_chunk(_chunk())
+    ex.probe.spin_for(0.25)
     chunk = _chunk()
     chunk[:, 0] = 0.001 * (1 + np.arange(H))  # action i moves x by (i + 1) mm: its index is readable
     t0, stamp = time.monotonic(), ex.now()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Time
 
-from robot_rl.safety.rotations import rotvec_to_quat
+from robot_rl.rotations import quat_from_rotvec
 from ros_nodes.executor.commands import joint_trajectory_command, pose_command, twist_command, zero_twist
 
 
 def test_twist_reaches_the_target_in_one_period():
-    q0 = rotvec_to_quat([0.0, 0.0, 0.3])
-    q1 = rotvec_to_quat([0.0, 0.0, 0.4])
+    q0 = quat_from_rotvec([0.0, 0.0, 0.3])
+    q1 = quat_from_rotvec([0.0, 0.0, 0.4])
     msg = twist_command(np.array([0.5, 0.0, 0.3]), q0, np.array([0.52, -0.01, 0.3]), q1, 0.1, Time(sec=3), "base")
     lin, ang = msg.twist.linear, msg.twist.angular
     np.testing.assert_allclose([lin.x, lin.y, lin.z], [0.2, -0.1, 0.0], atol=1e-9)

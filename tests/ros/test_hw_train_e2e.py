@@ -21,19 +21,21 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from panel_harness import INSTRUCTIONS, SIM_SPEC, TINY, free_port, node_params
 from std_msgs.msg import Float32MultiArray, Int64, String
 
 from ros_harness import ROOT, NodeProcess, Probe, executable, ros_env
@@ -47,24 +49,8 @@ from ros_nodes import qos
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "cnn_channels": [8, 8, 16], "image_grid": 2,
-        "head": {"kind": "gaussian"}}
-SPEC = "tabletop_64"
-INSTRUCTIONS = {"pick_red": "pick up the red cube", "pick_blue": "pick up the blue cube"}
+SPEC = SIM_SPEC
 HAVE_PANEL = (Path(sys.executable).parent / "success_label_node").exists() or bool(shutil.which("success_label_node"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _params(src: str, node: str, **updates) -> dict:
-    """A launch/config parameter file's section for ``node`` with ``updates`` applied."""
-    data = yaml.safe_load((ROOT / "launch" / "config" / src).read_text())
-    data[node]["ros__parameters"].update(updates)
-    return {node: data[node]}
 
 
 class HttpOperator:
@@ -208,40 +194,53 @@ class Rig:
         self.probe.close()
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory, domain_id):
-    tmp = tmp_path_factory.mktemp("hw_e2e")
+@contextmanager
+def hw_graph(tmp: Path, domain_id: int, with_panel: bool, **hw_extra) -> Iterator[Rig]:
+    """The sim stand-in graph (+ the panel) and ``robot-rl hw-train`` from a fresh tiny policy ``v0``.
+
+    The launch parameters name the original checkpoint: a restarted policy node comes back with
+    version 0. ``hw_extra`` goes into the hw-train config (e.g. ``cycles``); ``rig.params`` maps each
+    executable to its parameter file.
+    """
     torch.manual_seed(0)
     save_policy(make_policy("tiny", load_spec(SPEC), TINY), tmp / "v0")
     buffer = tmp / "rollouts.zarr"
-    port = _free_port()
+    port = free_port()
     params = {
-        "sim_robot_node": _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
-                                  auto_start=False, report_success=False, max_steps=6, camera_rate_hz=20.0),
-        "policy_node": _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
-                               buffer_path=str(buffer)),
-        "action_executor": _params("executor_sim.yaml", "action_executor", spec=SPEC),
+        "sim_robot_node": node_params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
+                                      auto_start=False, report_success=False, max_steps=6, camera_rate_hz=20.0),
+        "policy_node": node_params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
+                                   buffer_path=str(buffer)),
+        "action_executor": node_params("executor_sim.yaml", "action_executor", spec=SPEC),
     }
-    if HAVE_PANEL:
+    if with_panel:
         params["success_label_node"] = {"success_label_node": {"ros__parameters": {
             "port": port, "spec": SPEC, "undo_window_s": 0.0, "time_limit_s": 0.0, "jpeg_rate_hz": 2.0}}}
     hw_cfg = {"run_dir": str(tmp / "run"), "buffer": str(buffer), "policy": str(tmp / "v0"), "spec": SPEC,
               "contexts": ["pick_red/0", "pick_blue/1"], "instructions": INSTRUCTIONS, "group_size": 2,
-              "groups_needed": 1, "max_attempts": 4, "seed": 0,
+              "groups_needed": 1, "max_attempts": 4, "seed": 0, **hw_extra,
               "loop": {"ppo_epochs": 1, "minibatch_size": 64, "lr_head": 1e-3, "lr_backbone": 1e-4},
               "deploy": {"poll_s": 0.5, "event_delay_s": 0.3, "timeout_s": 30.0}}
     (tmp / "hw_train.yaml").write_text(yaml.safe_dump(hw_cfg))
     r = Rig(tmp, domain_id)
+    r.params = {}
     try:
         for exe, p in params.items():
             path = tmp / f"params-{exe}.yaml"
             path.write_text(yaml.safe_dump(p))
+            r.params[exe] = path
             r.procs.append(NodeProcess(exe, ["--params-file", str(path)], r.env, tmp))
         r.start_hw_train()
-        r.operator = HttpOperator(port) if HAVE_PANEL else DirectOperator(r.probe, lambda: r.schedule)
+        r.operator = HttpOperator(port) if with_panel else DirectOperator(r.probe, lambda: r.schedule)
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory, domain_id):
+    with hw_graph(tmp_path_factory.mktemp("hw_e2e"), domain_id, HAVE_PANEL) as r:
+        yield r
 
 
 def _collect(rig: Rig, label: str) -> None:

@@ -30,16 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import yaml
 
 from ros_harness import NodeProcess
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.panel.machine import OWN_COUNT_HOLD_S
-from robot_rl.policies import make_policy, save_policy
 from robot_rl.wire import topics
-from robot_rl.spec import load_spec
-from test_hw_train_e2e import INSTRUCTIONS, SPEC, TINY, HttpOperator, Rig, _collect, _free_port, _params
+from test_hw_train_e2e import Rig, _collect, hw_graph
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -48,40 +44,10 @@ SKIPPED, GROUP = "hw-c1-v1-d0", "hw-c1-v1-d1"   # cycle 1: the operator skips d0
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory, domain_id):
-    tmp = tmp_path_factory.mktemp("hw_restarts")
-    torch.manual_seed(0)
-    save_policy(make_policy("tiny", load_spec(SPEC), TINY), tmp / "v0")
-    buffer = tmp / "rollouts.zarr"
-    port = _free_port()
-    params = {
-        "sim_robot_node": _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
-                                  auto_start=False, report_success=False, max_steps=6, camera_rate_hz=20.0),
-        # The launch parameters name the ORIGINAL checkpoint: a restarted node comes back with version 0.
-        "policy_node": _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "v0"), device="cpu",
-                               buffer_path=str(buffer)),
-        "action_executor": _params("executor_sim.yaml", "action_executor", spec=SPEC),
-        "success_label_node": {"success_label_node": {"ros__parameters": {
-            "port": port, "spec": SPEC, "undo_window_s": 0.0, "time_limit_s": 0.0, "jpeg_rate_hz": 2.0}}},
-    }
-    hw_cfg = {"run_dir": str(tmp / "run"), "buffer": str(buffer), "policy": str(tmp / "v0"), "spec": SPEC,
-              "contexts": ["pick_red/0", "pick_blue/1"], "instructions": INSTRUCTIONS, "group_size": 2,
-              "groups_needed": 1, "max_attempts": 4, "seed": 0, "cycles": 2,
-              "loop": {"ppo_epochs": 1, "minibatch_size": 64, "lr_head": 1e-3, "lr_backbone": 1e-4},
-              "deploy": {"poll_s": 0.5, "event_delay_s": 0.3, "timeout_s": 30.0}}
-    (tmp / "hw_train.yaml").write_text(yaml.safe_dump(hw_cfg))
-    r = Rig(tmp, domain_id)
-    r.params = {}
-    try:
-        for exe, p in params.items():
-            path = tmp / f"params-{exe}.yaml"
-            path.write_text(yaml.safe_dump(p))
-            r.params[exe] = path
-            r.procs.append(NodeProcess(exe, ["--params-file", str(path)], r.env, tmp))
-        r.start_hw_train()
-        r.operator = HttpOperator(port)
+    # With the panel; two cycles. The launch parameters name the ORIGINAL checkpoint: a restarted node
+    # comes back with version 0.
+    with hw_graph(tmp_path_factory.mktemp("hw_restarts"), domain_id, True, cycles=2) as r:
         yield r
-    finally:
-        r.close()
 
 
 def _episodes(rig: Rig):

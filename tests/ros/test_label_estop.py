@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
+from panel_harness import listen_diagnostics
 from std_msgs.msg import Bool
 
 from ros_harness import NodeProcess, Probe, ros_env
@@ -27,14 +27,7 @@ def panel(tmp_path, domain_id, node_logs):
     env = ros_env(domain_id, large_data=False)
     proc = NodeProcess("success_label_node", ["--params-file", str(tmp_path / "params.yaml")], env, node_logs)
     probe = Probe(domain_id, large_data=False)
-    seen: dict[str, str] = {}
-
-    def on_diag(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name.startswith("success_label_node"):
-                seen.update({kv.key: kv.value for kv in status.values})
-
-    probe.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diag, qos.RELIABLE)
+    seen = listen_diagnostics(probe.node).setdefault("success_label_node", {})  # filled in place
     try:
         probe.spin_until(lambda: "estop" in seen, 30, "the panel's diagnostics")
         assert seen["estop"] == "False"

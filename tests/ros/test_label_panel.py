@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 import urllib.error
@@ -23,7 +22,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
+from panel_harness import (BROWSER_MARKS, chromium, committed_episodes, free_port, listen_diagnostics, open_panel_page,
+                           wait_until)
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -41,10 +41,7 @@ from robot_rl.spec import EmbodimentSpec, load_spec
 from ros_nodes import qos
 from ros_nodes.messages import image_to_msg
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.ros, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the Debian chromium package (scripts/setup.sh)")]
+pytestmark = BROWSER_MARKS
 
 TOKEN = "test-token-123"
 TIME_LIMIT = 30.0  # the timeout test lowers it at runtime (a parameter change)
@@ -52,20 +49,6 @@ UNDO = 2.0
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "cnn_channels": [8, 8, 16], "image_grid": 2,
         "head": {"kind": "gaussian"}}
 RED, GREEN = (200, 30, 30), (30, 190, 40)
-
-
-def wait_until(predicate, timeout: float, what: str, logs=lambda: "") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs()}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Robot:
@@ -80,7 +63,7 @@ class Robot:
         self.requests: list = []
         self.heartbeats: list[float] = []  # their stamps [s]: the node's rate, whatever the load here
         self.beating: set[str] = set()     # frame_id (node name) of every panel heard beating
-        self.diag: dict[str, dict[str, str]] = {}
+        self.diag = listen_diagnostics(n)
         n.create_subscription(String, topics.EPISODE_EVENT, lambda m: self.events.append(parse_episode_event(m.data)),
                               qos.RELIABLE)
         n.create_subscription(Bool, topics.ESTOP, lambda m: self.estops.append(m.data), qos.LATCHED)
@@ -89,7 +72,6 @@ class Robot:
         n.create_subscription(Header, topics.PANEL_HEARTBEAT,
                               self._on_heartbeat, qos.SENSOR)
         self.params = n.create_client(SetParameters, "/success_label_node/set_parameters")
-        n.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, qos.RELIABLE)
         self.image_pub = n.create_publisher(Image, topics.image_topic("wrist"), qos.SENSOR)
         self.pose_pub = n.create_publisher(PoseStamped, topics.EE_POSE, qos.SENSOR)
         self.joint_pub = n.create_publisher(JointState, topics.JOINT_STATES, qos.SENSOR)
@@ -102,10 +84,6 @@ class Robot:
         self.beating.add(msg.frame_id)
         if msg.frame_id == "success_label_node":
             self.heartbeats.append(msg.stamp.sec + msg.stamp.nanosec * 1e-9)
-
-    def _on_diag(self, msg: DiagnosticArray) -> None:
-        for s in msg.status:
-            self.diag[s.name.split(":")[0]] = {kv.key: kv.value for kv in s.values}
 
     def _drive(self) -> None:
         stamp = self.probe.node.get_clock().now().to_msg()
@@ -147,12 +125,7 @@ class Rig:
         return "\n".join(f"== {k}\n{p.log()[-2500:]}" for k, p in self.procs.items())
 
     def open_page(self, operator: str = "ana"):
-        page = self.browser.new_page()
-        page.goto(f"{self.url}/?token={TOKEN}")
-        wait_until(lambda: page.inner_text("[data-testid=conn]") == "connected", 15, "the page's WebSocket", self.logs)
-        page.fill("[data-testid=operator]", operator)
-        page.evaluate("document.activeElement.blur()")  # shortcuts are ignored while typing the operator id
-        return page
+        return open_panel_page(self.browser, self.url, TOKEN, operator, self.logs)
 
     def episode_id(self, page) -> str:
         return page.inner_text("[data-testid=episode-id]")
@@ -175,10 +148,7 @@ class Rig:
         return self.robot.ends(episode_id)[0]
 
     def count(self) -> int:
-        try:
-            return RolloutBuffer.open(self.buffer).num_episodes
-        except Exception:  # noqa: BLE001 - the policy node has not created it yet
-            return 0
+        return committed_episodes(self.buffer)
 
     def rows(self, n: int) -> list[dict]:
         """The episode table once it has at least ``n`` rows."""
@@ -215,18 +185,15 @@ def rig(tmp_path_factory, domain_id, node_logs):
     env = dict(ros_env(domain_id, large_data=False), OMP_NUM_THREADS="1")
     procs = {name: NodeProcess(name, ["--params-file", str(tmp / "params.yaml")], env, node_logs) for name in params}
     robot = Robot(Probe(domain_id, large_data=False))
-    pw = playwright_api.sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
-    r = Rig(robot, procs, f"http://127.0.0.1:{port}", tmp / "rollouts.zarr", browser)
-    r.tmp, r.env, r.node_logs = tmp, env, node_logs
     try:
-        wait_until(lambda: "policy_node" in robot.diag and "action_executor" in robot.diag, 60,
-                   "policy_node and action_executor diagnostics", r.logs)
-        r.page = r.open_page()
-        yield r
+        with chromium() as browser:
+            r = Rig(robot, procs, f"http://127.0.0.1:{port}", tmp / "rollouts.zarr", browser)
+            r.tmp, r.env, r.node_logs = tmp, env, node_logs
+            wait_until(lambda: "policy_node" in robot.diag and "action_executor" in robot.diag, 60,
+                       "policy_node and action_executor diagnostics", r.logs)
+            r.page = r.open_page()
+            yield r
     finally:
-        browser.close()
-        pw.stop()
         for p in procs.values():
             p.stop()
         robot.close()

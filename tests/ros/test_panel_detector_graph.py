@@ -8,13 +8,12 @@ itself (source detector) after one Start."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
-from test_panel_sim_labelling import (CHROMIUM, INSTRUCTIONS, SPEC, TINY, TOKEN, UNDO, Rig, _params, last_label,
-                                      playwright_api, start_and_wait_recording, wait_until)
+from panel_harness import (BROWSER_MARKS, SIM_SPEC, TINY, last_label, sim_label_params, sim_panel_graph,
+                           start_and_wait_recording, wait_until)
 
 from robot_rl.buffer import verify
 from robot_rl.detector import DetectorConfig, SuccessDetector
@@ -23,9 +22,10 @@ from robot_rl.detector.checkpoint import save_detector
 from robot_rl.policies import make_policy, save_policy
 from robot_rl.spec import load_spec
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the Debian chromium package (scripts/setup.sh)")]
+pytestmark = BROWSER_MARKS
 
+TOKEN = "sim-panel-token"
+UNDO = 1.0
 BIAS = 3.0          # the detector's logit on every frame: confident success
 TEMPERATURE = 1.5   # calibrated p = sigmoid(3 / 1.5) = 0.881
 THRESHOLD = 0.85
@@ -37,7 +37,7 @@ def _detector(path) -> None:
     (an untrained net's logit would sit near 0 and the panel would rightly stay unsure)."""
     torch.manual_seed(0)
     cfg = DetectorConfig.model_validate({"model": {"d_model": 16, "hidden": 16, "keypoints": 4}})
-    det = SuccessDetector(load_spec(SPEC), cfg, Calibration(temperature=TEMPERATURE, threshold=THRESHOLD))
+    det = SuccessDetector(load_spec(SIM_SPEC), cfg, Calibration(temperature=TEMPERATURE, threshold=THRESHOLD))
     last = det.net.head[-1]
     with torch.no_grad():
         last.weight.zero_()
@@ -49,36 +49,11 @@ def _detector(path) -> None:
 def rig(tmp_path_factory, domain_id, node_logs):
     tmp = tmp_path_factory.mktemp("sim_panel_detector")
     torch.manual_seed(0)
-    save_policy(make_policy("tiny", load_spec(SPEC), TINY), tmp / "ckpt")
+    save_policy(make_policy("tiny", load_spec(SIM_SPEC), TINY), tmp / "ckpt")
     _detector(tmp / "detector")
-    r = Rig(tmp, domain_id, node_logs)
-    r.start("sim_robot_node", _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
-                                      auto_start=False, report_success=False, max_steps=30, camera_rate_hz=15.0))
-    r.start("policy_node", _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "ckpt"),
-                                   device="cpu", buffer_path=str(r.buffer), replan_every=2))
-    r.start("action_executor", _params("executor_sim.yaml", "action_executor", spec=SPEC))
-    r.start("success_label_node", _params(
-        "label.yaml", "success_label_node", port=r.port, token=TOKEN, spec=SPEC, undo_window_s=UNDO,
-        time_limit_s=0.0, jpeg_rate_hz=5.0, contexts=["pick_red/0", "pick_blue/1"], group_size=1,
-        instructions=[f"{k}={v}" for k, v in INSTRUCTIONS.items()], detector=str(tmp / "detector"),
-        detector_rate_hz=4.0))
-    pw = playwright_api.sync_playwright().start()
-    r.browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
-    try:
-        r.spin_until(lambda: {"policy_node", "action_executor", "sim_robot", "success_label_node"} <= set(r.diag), 90,
-                     "every node's diagnostics")
-        r.page = r.browser.new_page()
-        r.page.goto(f"{r.url}/?token={TOKEN}")
-        wait_until(lambda: r.page.inner_text("[data-testid=conn]") == "connected", 20, "the page's WebSocket", r.logs)
-        r.page.fill("[data-testid=operator]", "ana")
-        r.page.evaluate("document.activeElement.blur()")
+    with sim_panel_graph(tmp, domain_id, node_logs, tmp / "ckpt", TOKEN, UNDO, detector=str(tmp / "detector"),
+                         detector_rate_hz=4.0) as r:
         yield r
-    finally:
-        r.browser.close()
-        pw.stop()
-        for p in r.procs.values():
-            p.stop()
-        r.probe.close()
 
 
 def test_the_operator_accepts_the_detector_proposal_with_one_key(rig):
@@ -115,11 +90,8 @@ def test_automatic_mode_labels_a_confident_success_by_itself(rig):
     page = rig.page
     assert rig.procs["success_label_node"].stop() == 0
     rig.diag.pop("success_label_node", None)
-    params = _params("label.yaml", "success_label_node", port=rig.port, token=TOKEN, spec=SPEC, undo_window_s=0.0,
-                     time_limit_s=0.0, jpeg_rate_hz=5.0, contexts=["pick_red/0", "pick_blue/1"], group_size=1,
-                     instructions=[f"{k}={v}" for k, v in INSTRUCTIONS.items()],
-                     detector=str(rig.tmp / "detector"), detector_rate_hz=4.0, auto_label=True,
-                     auto_confirm_verdicts=2, spot_check_share=0.0)
+    params = sim_label_params(rig, TOKEN, 0.0, detector=str(rig.tmp / "detector"), detector_rate_hz=4.0,
+                              auto_label=True, auto_confirm_verdicts=2, spot_check_share=0.0)
     rig.start("success_label_node", params)
     rig.spin_until(lambda: "success_label_node" in rig.diag, 60, "the restarted panel's diagnostics")
     wait_until(lambda: page.inner_text("[data-testid=conn]") == "connected", 20, "the page reconnecting", rig.logs)

@@ -9,158 +9,30 @@ cannot be labelled; the panel shuts down cleanly."""
 from __future__ import annotations
 
 import json
-import socket
 import time
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from diagnostic_msgs.msg import DiagnosticArray
+from panel_harness import (BROWSER_MARKS, SIM_SPEC, TINY, last_label, sim_panel_graph, start_and_wait_recording,
+                           wait_until)
 
-from ros_harness import ROOT, NodeProcess, Probe, ros_env
 from robot_rl.buffer import RolloutBuffer, verify
 from robot_rl.policies import make_policy, save_policy
-from robot_rl.wire import topics
 from robot_rl.spec import load_spec
-from ros_nodes import qos
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.ros, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the Debian chromium package (scripts/setup.sh)")]
+pytestmark = BROWSER_MARKS
 
-SPEC = "tabletop_64"
-TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "cnn_channels": [8, 8, 16], "image_grid": 2,
-        "head": {"kind": "gaussian"}}
 TOKEN = "sim-panel-token"
-INSTRUCTIONS = {"pick_red": "pick up the red cube", "pick_blue": "pick up the blue cube"}
 UNDO = 1.0
-
-
-def wait_until(predicate, timeout: float, what: str, logs=lambda: "") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs()}")
-        time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _params(src: str, node: str, **updates) -> dict:
-    """A launch/config parameter file's section for ``node`` with ``updates`` applied."""
-    data = yaml.safe_load((ROOT / "launch" / "config" / src).read_text())
-    data[node]["ros__parameters"].update(updates)
-    return {node: data[node]}
-
-
-class Rig:
-    def __init__(self, tmp: Path, domain_id: int, logs: Path) -> None:
-        self.tmp, self.logs_dir = tmp, logs
-        self.env = dict(ros_env(domain_id, large_data=False), OMP_NUM_THREADS="1")
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.buffer = tmp / "rollouts.zarr"
-        self.procs: dict[str, NodeProcess] = {}
-        self.diag: dict[str, dict[str, str]] = {}
-        self.probe = Probe(domain_id, large_data=False)
-        self.probe.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, qos.RELIABLE)
-
-    def _on_diag(self, msg: DiagnosticArray) -> None:
-        for s in msg.status:
-            self.diag[s.name.split(":")[0]] = {kv.key: kv.value for kv in s.values}
-
-    def start(self, name: str, params: dict) -> NodeProcess:
-        path = self.tmp / f"params-{name}-{len(list(self.tmp.glob(f'params-{name}-*')))}.yaml"
-        path.write_text(yaml.safe_dump(params))
-        self.procs[name] = NodeProcess(name, ["--params-file", str(path)], self.env, self.logs_dir)
-        return self.procs[name]
-
-    def logs(self) -> str:
-        return "\n".join(f"== {k}\n{p.log_path.read_text()[-2500:]}" for k, p in self.procs.items())
-
-    def spin_until(self, predicate, timeout: float, what: str) -> None:
-        try:
-            self.probe.spin_until(predicate, timeout, what)
-        except AssertionError as err:
-            raise AssertionError(f"{err}\n{self.logs()}") from None
-
-    def rows(self, n: int) -> list[dict]:
-        def count() -> int:
-            try:
-                return RolloutBuffer.open(self.buffer).num_episodes
-            except Exception:  # noqa: BLE001 - not created yet
-                return 0
-        self.spin_until(lambda: count() >= n, 20, f"{n} committed episodes in the buffer")
-        return RolloutBuffer.open(self.buffer).episodes.to_dicts()
-
-    def steps(self) -> int:
-        return int(self.diag.get("policy_node", {}).get("steps_recorded", 0))
 
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory, domain_id, node_logs):
     tmp = tmp_path_factory.mktemp("sim_panel")
     torch.manual_seed(0)
-    save_policy(make_policy("tiny", load_spec(SPEC), TINY), tmp / "ckpt")
-    r = Rig(tmp, domain_id, node_logs)
-    r.policy_params = _params("policy.yaml", "policy_node", spec=SPEC, checkpoint=str(tmp / "ckpt"), device="cpu",
-                              buffer_path=str(r.buffer), replan_every=2)
-    # The graph a new user runs for plain labelling: the stand-in waits for the panel and lets the operator judge.
-    r.start("sim_robot_node", _params("sim_robot.yaml", "sim_robot", suite_options=json.dumps({"spec": SPEC}),
-                                      auto_start=False, report_success=False, max_steps=30, camera_rate_hz=15.0))
-    r.start("policy_node", r.policy_params)
-    r.start("action_executor", _params("executor_sim.yaml", "action_executor", spec=SPEC))
-    r.start("success_label_node", _params(
-        "label.yaml", "success_label_node", port=r.port, token=TOKEN, spec=SPEC, undo_window_s=UNDO,
-        time_limit_s=0.0, jpeg_rate_hz=5.0, contexts=["pick_red/0", "pick_blue/1"], group_size=1,
-        instructions=[f"{k}={v}" for k, v in INSTRUCTIONS.items()]))
-    pw = playwright_api.sync_playwright().start()
-    r.browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
-    try:
-        r.spin_until(lambda: {"policy_node", "action_executor", "sim_robot", "success_label_node"} <= set(r.diag), 90,
-                     "every node's diagnostics")
-        r.page = r.browser.new_page()
-        r.page.goto(f"{r.url}/?token={TOKEN}")
-        wait_until(lambda: r.page.inner_text("[data-testid=conn]") == "connected", 20, "the page's WebSocket", r.logs)
-        r.page.fill("[data-testid=operator]", "ana")
-        r.page.evaluate("document.activeElement.blur()")
+    save_policy(make_policy("tiny", load_spec(SIM_SPEC), TINY), tmp / "ckpt")
+    with sim_panel_graph(tmp, domain_id, node_logs, tmp / "ckpt", TOKEN, UNDO) as r:
         yield r
-    finally:
-        r.browser.close()
-        pw.stop()
-        for p in r.procs.values():
-            p.stop()
-        r.probe.close()
-
-
-def shown(page) -> dict[str, str]:
-    return {k: page.inner_text(f"[data-testid={k}]")
-            for k in ("instruction", "context", "group", "episode-id", "episode-status", "progress")}
-
-
-def last_label(page) -> str:
-    return page.inner_text("[data-testid=last-label]")
-
-
-def start_and_wait_recording(rig: Rig, how: str) -> dict[str, str]:
-    """Press Start, wait until the page says recording and the policy recorded steps; what the page shows."""
-    page = rig.page
-    before = page.inner_text("[data-testid=episode-id]")
-    page.keyboard.press("s") if how == "key" else page.click("[data-testid=btn-start]")
-    wait_until(lambda: page.inner_text("[data-testid=episode-id]") not in ("none", before), 10,
-               "the started episode on the page", rig.logs)
-    wait_until(lambda: page.inner_text("[data-testid=episode-status]") == "recording", 15,
-               "policy_node confirming the recording", rig.logs)
-    assert page.is_enabled("[data-testid=btn-success]") and page.is_enabled("[data-testid=btn-failure]")
-    steps = rig.steps()
-    rig.spin_until(lambda: rig.steps() >= steps + 2, 30, "the policy recording steps")
-    return shown(page)
 
 
 def test_the_camera_streams_before_the_first_start(rig):
@@ -169,7 +41,7 @@ def test_the_camera_streams_before_the_first_start(rig):
     wait_until(lambda: int(page.get_attribute(img, "data-frames") or 0) >= 2, 20,
                "camera frames on the page before any Start", rig.logs)
     assert page.get_attribute(img, "data-size") == "64x64"
-    for cam in load_spec(SPEC).camera_names:
+    for cam in load_spec(SIM_SPEC).camera_names:
         jpeg = page.request.get(f"{rig.url}/camera/{cam}.jpg?token={TOKEN}")
         assert jpeg.ok and jpeg.headers["content-type"] == "image/jpeg", cam
     assert page.inner_text("[data-testid=episode-id]") == "none"  # nothing started yet

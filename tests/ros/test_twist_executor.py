@@ -188,7 +188,7 @@ def test_speed_limit_and_workspace_box_hold(rig):
         assert speeds.max() >= MAX_SPEED - 1e-3  # the clamp, not silence
         xs = np.array([p[0] for _, p in rig.poses[n_poses:]])
         # Twists start from the previous target, so the sim's integrated command stops at the wall; a late
-        # executor tick lets the last twist run once more (robot_rl.safety.twist_reference): at most one
+        # executor tick lets the last twist run once more (robot_rl.safety.motion_reference): at most one
         # clamped step past it. Measured: on the wall when the machine is quiet, 10 mm past at load 12.
         step = MAX_SPEED / RATE_HZ
         past = float(np.max((xs - edge) * sign))

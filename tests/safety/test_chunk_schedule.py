@@ -67,3 +67,28 @@ def test_newer_chunk_replaces_and_older_is_refused():
     assert s.set_chunk(CHUNK + 100, stamp_s=100.1)
     index, action = s.action_at(100.1)
     assert index == 0 and action[0] == 100.0
+
+
+def test_a_chunk_arriving_while_the_robot_was_still_starts_with_action_0_at_the_next_tick():
+    # Whole chunks: the previous one ran out (last action at 100.7) before the next observation
+    # (100.8), so the robot stood still while the policy thought; the chunk arrives 80 ms later.
+    s = ChunkSchedule(rate_hz=10.0)
+    s.set_chunk(CHUNK, stamp_s=100.0, arrival_s=100.01)  # the first chunk: still before it too
+    assert s.started_on_arrival == 1 and s.action_at(100.02)[0] == 0  # not dropped to the 10 ms
+    for k in range(1, 8):
+        assert s.action_at(100.02 + 0.1 * k)[0] == k
+    assert s.set_chunk(CHUNK, stamp_s=100.8, arrival_s=100.88)
+    for tick in (100.88, 100.92, 100.97):  # whatever the phase of the next tick (within a period): action 0
+        probe = ChunkSchedule(rate_hz=10.0)
+        probe.last_sent_s, probe.chunk, probe.stamp_s, probe.start_s = s.last_sent_s, None, None, None
+        probe.set_chunk(CHUNK, stamp_s=100.8, arrival_s=100.88)
+        assert probe.action_at(tick)[0] == 0 and probe.late_dropped == 0
+    assert s.action_at(100.92)[0] == 0 and s.action_at(101.02)[0] == 1 and s.started_on_arrival == 2
+
+
+def test_a_chunk_arriving_while_the_previous_one_still_runs_keeps_its_stamp_and_drops_late_actions():
+    s = ChunkSchedule(rate_hz=10.0)
+    s.set_chunk(CHUNK, stamp_s=100.0)
+    assert s.action_at(100.0)[0] == 0 and s.action_at(100.1)[0] == 1  # the robot moves after 100.05
+    s.set_chunk(CHUNK, stamp_s=100.15, arrival_s=100.22)  # receding horizon: replan while moving
+    assert s.started_on_arrival == 0 and s.action_at(100.25)[0] == 1 and s.late_dropped == 1

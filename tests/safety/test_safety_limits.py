@@ -10,7 +10,7 @@ import pytest
 from robot_rl.errors import ConfigError
 from robot_rl.config import validate_config
 from robot_rl.safety import Reason, SafetyLimits, apply_ee_delta, check_finite
-from robot_rl.safety.rotations import quat_mul, quat_to_rotvec, rotvec_to_quat
+from robot_rl.rotations import quat_from_rotvec, quat_mul, quat_to_rotvec
 
 LIMITS = SafetyLimits(workspace_low=[0.0, -0.5, 0.0], workspace_high=[1.0, 0.5, 1.0], max_step_translation_m=0.03,
                       max_step_rotation_rad=0.2, max_linear_speed_m_s=0.25, max_angular_speed_rad_s=1.0)
@@ -49,9 +49,9 @@ def test_rotation_is_clamped_and_applied_in_the_base_frame():
     assert Reason.CLAMP_ROTATION in out.clamps
     np.testing.assert_allclose(quat_to_rotvec(out.orientation), [0.0, 0.0, 0.1], atol=1e-12)
     # Base frame: q_target = exp(drot) * q_current. Start rotated 90 deg about x, turn 0.1 about z.
-    q0 = rotvec_to_quat([math.pi / 2, 0.0, 0.0])
+    q0 = quat_from_rotvec([math.pi / 2, 0.0, 0.0])
     out = apply_ee_delta(HOME, q0, _action(rz=0.1), 0.1, LIMITS)
-    np.testing.assert_allclose(out.orientation, quat_mul(rotvec_to_quat([0, 0, 0.1]), q0), atol=1e-12)
+    np.testing.assert_allclose(out.orientation, quat_mul(quat_from_rotvec([0, 0, 0.1]), q0), atol=1e-12)
 
 
 def test_target_is_clipped_into_the_workspace():
@@ -96,4 +96,4 @@ def test_limits_config_is_validated():
 
 def test_rotvec_quat_round_trip():
     for v in ([0.1, -0.2, 0.3], [math.pi - 1e-6, 0, 0], [0, 0, 0]):
-        np.testing.assert_allclose(quat_to_rotvec(rotvec_to_quat(v)), v, atol=1e-9)
+        np.testing.assert_allclose(quat_to_rotvec(quat_from_rotvec(v)), v, atol=1e-9)

@@ -3,21 +3,25 @@
 import numpy as np
 import pytest
 
-from sim.libero.convert import flip_image, gripper_opening, proprio_from_obs, quat_to_axis_angle, to_libero_action
+from robot_rl.rotations import quat_to_rotvec
+from sim.libero.convert import flip_image, gripper_opening, proprio_from_obs, robosuite_quat2axisangle, to_libero_action
 
 HIGH = np.array([0.05, 0.05, 0.05, 0.5, 0.5, 0.5, 1.0], np.float32)
 
 
 def test_quat_to_axis_angle_known_answers():
-    np.testing.assert_allclose(quat_to_axis_angle([0, 0, 0, 1]), [0, 0, 0])
+    np.testing.assert_allclose(robosuite_quat2axisangle([0, 0, 0, 1]), [0, 0, 0])
     # 90 degrees about z: (x, y, z, w) = (0, 0, sin 45, cos 45)
     s = np.sqrt(0.5)
-    np.testing.assert_allclose(quat_to_axis_angle([0, 0, s, s]), [0, 0, np.pi / 2], atol=1e-12)
+    np.testing.assert_allclose(robosuite_quat2axisangle([0, 0, s, s]), [0, 0, np.pi / 2], atol=1e-12)
     # 180 degrees about x (the Panda gripper pointing down)
-    np.testing.assert_allclose(quat_to_axis_angle([1, 0, 0, 0]), [np.pi, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(robosuite_quat2axisangle([1, 0, 0, 0]), [np.pi, 0, 0], atol=1e-12)
     # robosuite does not canonicalise the sign: w < 0 gives an angle above pi, not the short way round
     q = np.array([0.0, 0.0, np.sin(2.0), np.cos(2.0)])  # angle 4 rad about z
-    np.testing.assert_allclose(quat_to_axis_angle(q), [0, 0, 4.0], atol=1e-12)
+    np.testing.assert_allclose(robosuite_quat2axisangle(q), [0, 0, 4.0], atol=1e-12)
+    # ...where the core's convention goes the short way (angle <= pi); with w >= 0 the two agree.
+    np.testing.assert_allclose(quat_to_rotvec(q), [0, 0, 4.0 - 2 * np.pi], atol=1e-12)
+    np.testing.assert_allclose(robosuite_quat2axisangle(-q), quat_to_rotvec(-q), atol=1e-12)
 
 
 def test_gripper_opening_maps_finger_gap_to_minus_one_closed_plus_one_open():

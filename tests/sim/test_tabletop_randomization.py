@@ -139,6 +139,8 @@ def test_config_errors_name_the_field():
     with pytest.raises(ConfigError, match="randomization.image.noise_std"):
         validate_config(TabletopConfig, {"randomization": {"image": {"noise_std": -1}}})
     with pytest.raises(ConfigError, match="cameras.agentview"):
-        validate_config(TabletopConfig, {"cameras": {"agentview": {"lookat": (0, 0, 0), "quat": (1, 0, 0, 0)}}})
+        validate_config(TabletopConfig, {"cameras": {"agentview": {"lookat": (0, 0, 0), "quat_wxyz": (1, 0, 0, 0)}}})
+    with pytest.raises(ConfigError, match=r"cameras.wrist: .*'quat' is now 'quat_wxyz' \(w, x, y, z; MuJoCo's order\)"):
+        validate_config(TabletopConfig, {"cameras": {"wrist": {"quat": (1, 0, 0, 0)}}})
     with pytest.raises(ConfigError, match="no such camera"):
         make_suite("tabletop").make_env(cameras={"topdown": {"fovy": 40}})

@@ -63,10 +63,10 @@ def test_scenes_keep_objects_apart():
 
 def _state(red=(0.0, 0.0, CUBE_HALF), green=(0.2, 0.2, CUBE_HALF), blue=(-0.2, 0.2, CUBE_HALF),
            touching=(), bowl=(0.1, -0.15, 0.0), plate=(-0.1, -0.15, 0.0), target=(0.15, 0.0, 0.0)) -> dict:
-    cubes = {c: {"pos": np.array(p, float), "quat": np.array([1.0, 0, 0, 0]), "touching_fingers": c in touching}
+    cubes = {c: {"pos": np.array(p, float), "quat_wxyz": np.array([1.0, 0, 0, 0]), "touching_fingers": c in touching}
              for c, p in (("red", red), ("green", green), ("blue", blue))}
     props = {"bowl": np.array(bowl, float), "plate": np.array(plate, float), "target": np.array(target, float)}
-    return {"cubes": cubes, "props": props, "eef_pos": np.zeros(3), "eef_quat": np.array([1.0, 0, 0, 0])}
+    return {"cubes": cubes, "props": props, "eef_pos": np.zeros(3), "eef_quat_wxyz": np.array([1.0, 0, 0, 0])}
 
 
 @pytest.mark.parametrize(
