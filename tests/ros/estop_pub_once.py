@@ -3,10 +3,13 @@ the pip wheels): the same default QoS (reliable, volatile, keep last 10), one me
 keep-alive, exit. It waits for a match as the CLI does, but publishes even without one, so a QoS
 mismatch shows as the executor not stopping rather than as this script failing.
 
-Unlike the CLI it waits until every subscription in the graph that this QoS can match is matched
-(and, given EXPECT, until node EXPECT subscribes): with several executors up, the first match may be
-another node's, and a message published then never reaches the rest (a volatile publisher keeps
-nothing for late joiners). Subscriptions that ask for transient local durability never match it.
+Unlike the CLI it waits until every subscription in the graph that this QoS can match is matched,
+and the graph has shown no new one for SETTLE_S (given EXPECT, also until node EXPECT subscribes):
+with several executors up, the first match may be another node's, and a message published then never
+reaches the rest (a volatile publisher keeps nothing for late joiners). On a loaded machine the
+graph fills in over seconds (seen: 2 of 6 subscriptions known after 3.3 s, the executor not among
+them). Subscriptions that ask for transient local durability never match it. And before the CLI's
+0.1 s keep-alive it waits (up to 5 s) until every reliable reader acknowledged the message.
 
 Usage: python estop_pub_once.py TOPIC [EXPECT]   (ROS_DOMAIN_ID from the environment)
 """
@@ -15,6 +18,7 @@ import sys
 import time
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
 
@@ -22,13 +26,17 @@ ROS2_TOPIC_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                                 reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
-def _all_matched(node, pub, topic: str, expect: str | None) -> bool:
-    """True when every subscription to ``topic`` that can match ``pub`` has (at least one; ``expect``'s among them)."""
-    infos = node.get_subscriptions_info_by_topic(topic)
-    matchable = [i for i in infos if i.qos_profile.durability != DurabilityPolicy.TRANSIENT_LOCAL]
-    if not matchable or (expect is not None and not any(i.node_name == expect for i in matchable)):
-        return False
-    return pub.get_subscription_count() >= len(matchable)
+SETTLE_S = 2.0  # no new subscription in the graph for this long: discovery is taken as complete
+WAIT_S = 20.0  # publish anyway after this long, so a QoS mismatch shows as the subscriber not hearing it
+
+
+def _matchable(node, topic: str, expect: str | None) -> int:
+    """Subscriptions to ``topic`` a volatile publisher can match; 0 while ``expect`` has none yet."""
+    infos = [i for i in node.get_subscriptions_info_by_topic(topic)
+             if i.qos_profile.durability != DurabilityPolicy.TRANSIENT_LOCAL]
+    if expect is not None and not any(i.node_name == expect for i in infos):
+        return 0
+    return len(infos)
 
 
 def main() -> int:
@@ -37,13 +45,21 @@ def main() -> int:
     topic = sys.argv[1]
     expect = sys.argv[2] if len(sys.argv) > 2 else None
     pub = node.create_publisher(Bool, topic, ROS2_TOPIC_PUB_QOS)
-    end = time.monotonic() + 10.0
-    while not _all_matched(node, pub, topic, expect) and time.monotonic() < end:
+    start = time.monotonic()
+    known, changed = 0, start
+    while time.monotonic() - start < WAIT_S:
         rclpy.spin_once(node, timeout_sec=0.05)
+        now, count = time.monotonic(), _matchable(node, topic, expect)
+        if count != known:
+            known, changed = count, now
+        if known and pub.get_subscription_count() >= known and now - changed >= SETTLE_S:
+            break
     matched = pub.get_subscription_count()
     pub.publish(Bool(data=True))
+    acked = pub.wait_for_all_acked(Duration(seconds=5.0))
     time.sleep(0.1)  # the CLI's default --keep-alive
-    sys.stderr.write(f"published once to {sys.argv[1]} with {matched} matched subscription(s)\n")
+    sys.stderr.write(f"published once to {topic} with {matched} matched subscription(s), "
+                     f"{'acknowledged' if acked else 'NOT acknowledged within 5 s'}\n")
     node.destroy_node()
     rclpy.shutdown()
     return 0
