@@ -1,6 +1,7 @@
 """The robot graph against a simulator dressed as the robot (no hardware needed).
 
     ros2 launch robot_rl sim_robot.launch.py checkpoint:=/path/to/policy buffer_path:=runs/sim/rollouts.zarr
+    ros2 launch robot_rl sim_robot.launch.py ... reality:=lab use_sim_time:=true   # a lab, on sim time
 
 The spec is named once (launch/config/common.yaml's ``/**`` section, or ``spec:=...``).
 
@@ -36,6 +37,9 @@ def generate_launch_description():
     policy_yaml = os.path.join(share, "launch", "config", "policy.yaml")
     executor_yaml = os.path.join(share, "launch", "config", "executor_sim.yaml")
     spec = {"spec": LaunchConfiguration("spec")}
+    # Rehearsal: the stand-in publishes /clock and every other node follows it (docs/ros.md, "Sim time").
+    sim_time = {"use_sim_time": LaunchConfiguration("use_sim_time")}
+    stand_in = {"reality": LaunchConfiguration("reality"), "publish_clock": LaunchConfiguration("use_sim_time")}
     return LaunchDescription([
         DeclareLaunchArgument("spec", default_value=_common_spec(common_yaml),
                               description="embodiment spec (name or YAML path) of every node that has one"),
@@ -45,15 +49,19 @@ def generate_launch_description():
                               description="action_executor parameter file (sim workspace, dry_run off)"),
         DeclareLaunchArgument("checkpoint", default_value="", description="policy checkpoint dir or .onnx file"),
         DeclareLaunchArgument("buffer_path", default_value="", description="rollout buffer to record into"),
+        DeclareLaunchArgument("reality", default_value="none",
+                              description="the stand-in's reality profile: none | lab | hard (docs/reality.md)"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="the stand-in publishes /clock (publish_clock) and every node follows it"),
         # Image topics over Fast DDS need the large-data transports (docs/ros.md).
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         SetEnvironmentVariable("MUJOCO_GL", "egl"),
         Node(package="robot_rl", executable="sim_robot_node", name="sim_robot", output="screen",
-             parameters=[LaunchConfiguration("sim_params"), common_yaml]),
+             parameters=[LaunchConfiguration("sim_params"), common_yaml, stand_in]),
         Node(package="robot_rl", executable="policy_node", name="policy_node", output="screen",
              parameters=[LaunchConfiguration("policy_params"), common_yaml, spec,
                          {"checkpoint": LaunchConfiguration("checkpoint"),
-                          "buffer_path": LaunchConfiguration("buffer_path")}]),
+                          "buffer_path": LaunchConfiguration("buffer_path")}, sim_time]),
         Node(package="robot_rl", executable="action_executor", name="action_executor", output="screen",
-             parameters=[LaunchConfiguration("executor_params"), common_yaml, spec]),
+             parameters=[LaunchConfiguration("executor_params"), common_yaml, spec, sim_time]),
     ])

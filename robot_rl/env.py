@@ -115,6 +115,18 @@ class Suite(abc.ABC):
 
     name: str
     spec: EmbodimentSpec
+    # Reality profiles (a fixed lab-like shift away from the simulator, e.g. sim/tabletop/reality.py) that this
+    # suite's envs know, besides "none" (the simulator itself). Empty: the suite has no such shifts.
+    reality_profiles: tuple[str, ...] = ()
+
+    @classmethod
+    def reality_kwargs(cls, profile: str, seed: int, options: dict[str, Any]) -> dict[str, Any]:
+        """Suite options that make the envs the lab ``profile`` (drawn from ``seed``, refined by ``options``).
+
+        Called only with a profile from :attr:`reality_profiles`; suites with profiles override this
+        and raise :class:`ConfigError` naming a bad shift or value in ``options``.
+        """
+        raise ConfigError(f"suite '{getattr(cls, 'name', cls.__name__)}' has no reality profiles")
 
     @abc.abstractmethod
     def tasks(self) -> list[TaskInfo]:
@@ -146,8 +158,49 @@ def available_suites() -> list[str]:
 
 def make_suite(name: str, **options: Any) -> Suite:
     """Build the suite registered as ``name`` (e.g. ``tabletop``, ``libero_spatial``)."""
+    return suite_factory(name)(**options)
+
+
+REALITY_OPTION_KEYS = ("only", "without", "overrides")
+
+
+def suite_factory(name: str) -> Any:
+    """The class (or factory) registered as suite ``name``, without building a suite."""
     found = [ep for ep in entry_points(group=SUITE_ENTRY_POINTS) if ep.name == name]
     if not found:
         raise ConfigError(f"unknown suite '{name}'; available suites: {', '.join(available_suites()) or 'none installed'}")
-    factory = found[0].load()
-    return factory(**options)
+    return found[0].load()
+
+
+def suite_reality_profiles(name: str) -> tuple[str, ...]:
+    """Every reality profile suite ``name`` accepts: ``none`` plus its :attr:`Suite.reality_profiles`."""
+    profiles = tuple(getattr(suite_factory(name), "reality_profiles", ()))
+    return profiles if "none" in profiles else ("none", *profiles)
+
+
+def suite_kwargs(name: str, options: dict[str, Any] | None = None, reality: str = "none", reality_seed: int = 0,
+                 reality_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options to build suite ``name`` with: ``options`` plus the reality profile's (if not ``none``).
+
+    ``reality_options`` holds ``only`` / ``without`` / ``overrides`` (which shifts of the profile, other
+    magnitudes). Raises :class:`ConfigError` naming an unknown profile with the allowed ones, an unknown
+    option key, or a suite option that sets the reality twice.
+    """
+    options = dict(options or {})
+    reality_options = dict(reality_options or {})
+    unknown = sorted(set(reality_options) - set(REALITY_OPTION_KEYS))
+    if unknown:
+        raise ConfigError(f"reality_options: unknown key(s) {unknown}; allowed: {', '.join(REALITY_OPTION_KEYS)}")
+    if reality == "none" and not reality_options:
+        return options  # the simulator itself: nothing to look up
+    allowed = suite_reality_profiles(name)
+    if reality not in allowed:
+        raise ConfigError(f"reality: unknown profile {reality!r} for suite '{name}'; allowed: {', '.join(allowed)}")
+    factory = suite_factory(name)
+    if not hasattr(factory, "reality_kwargs") or not getattr(factory, "reality_profiles", ()):
+        raise ConfigError(f"reality_options: suite '{name}' has no reality profiles to refine")
+    extra = factory.reality_kwargs(reality, reality_seed, reality_options)
+    clash = sorted(set(extra) & set(options))
+    if clash:
+        raise ConfigError(f"suite_options: {clash} set the reality twice; give it with the reality parameters only")
+    return {**options, **extra}

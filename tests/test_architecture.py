@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {"rclpy", "pyrealsense2", "mujoco", "robosuite", "libero", "sim", "calibration", "ros_nodes",
-             "sensor_msgs", "std_msgs", "geometry_msgs", "trajectory_msgs", "diagnostic_msgs", "std_srvs"}
+             "sensor_msgs", "std_msgs", "geometry_msgs", "trajectory_msgs", "diagnostic_msgs", "std_srvs", "rosgraph_msgs"}
 
 
 def _imported_roots(path: Path) -> set[str]:

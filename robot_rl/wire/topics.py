@@ -69,5 +69,7 @@ EPISODE_ACK = "/robot_rl/episode_ack"                # std_msgs/String: EpisodeA
 POLICY_VERSION = "/robot_rl/policy_version"          # std_msgs/Int64, latched: version of the active policy
 RELOAD_POLICY = "/robot_rl/reload_policy"            # std_srvs/Trigger: hot-swap the checkpoint parameter
 SIM_RESET = "/sim_robot/reset"                       # std_srvs/Trigger: start the sim robot's next episode
+SIM_VERDICT = "/sim_robot/verdict"                   # std_msgs/String, latched: SimVerdict JSON, the stand-in's truth
+CLOCK = "/clock"                                     # rosgraph_msgs/Clock from the stand-in (publish_clock): sim time
 HW_SCHEDULE = "/robot_rl/hw_schedule"                # std_msgs/String, latched: HwSchedule JSON from hw-train
 HW_REQUEST = "/robot_rl/hw_request"                  # std_msgs/String: HwRequest JSON from the panel to hw-train

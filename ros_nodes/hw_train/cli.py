@@ -62,7 +62,7 @@ def _hw_train(args: argparse.Namespace) -> int:
     rclpy.init(args=None, **init)
     node = None
     try:
-        node = HwTrainNode(cfg)
+        node = HwTrainNode(cfg, use_sim_time=args.use_sim_time)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
@@ -84,5 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set groups_needed=2 --set loop.ppo_epochs=1 (repeatable)")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: the environment's)")
+    p.add_argument("--use-sim-time", action="store_true",
+                   help="follow /clock (the robot stand-in's sim time, publish_clock) instead of the wall clock")
     p.add_argument("--check", action="store_true", help="validate CONFIG and exit (needs no ROS)")
     p.set_defaults(func=_hw_train)

@@ -26,7 +26,6 @@ restart it; it recomputes the same schedule and goes on.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from rcl_interfaces.srv import SetParameters
@@ -51,8 +50,9 @@ from ros_nodes import qos
 class HwTrainNode(Node):
     """See the module docstring."""
 
-    def __init__(self, cfg: HwTrainConfig) -> None:
-        super().__init__("hw_train")
+    def __init__(self, cfg: HwTrainConfig, use_sim_time: bool = False) -> None:
+        # use_sim_time: poll, event delay and deploy timeouts in sim seconds (/clock from the robot stand-in).
+        super().__init__("hw_train", parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)])
         self.cfg = cfg
         self.state, resumed = open_or_init_state(cfg)
         self._policy_spec = load_policy(self.state.checkpoint).spec
@@ -83,7 +83,8 @@ class HwTrainNode(Node):
             f"{cfg.groups_needed} groups per update; buffer {cfg.buffer}")
 
     def _now(self) -> float:
-        return time.monotonic()
+        """Graph time: wall-clock on hardware, the stand-in's /clock with use_sim_time."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def _cycles_done(self) -> bool:
         return bool(self.cfg.cycles) and sum(1 for h in self.state.history if h.get("update")) >= self.cfg.cycles

@@ -16,6 +16,21 @@ neither (an operator labels, as on the real robot): at the episode limit it stop
 holds the scene until a success / failure / abort event from the panel ends the episode; what the
 sim would have said is only counted in diagnostics (``sim_success`` / ``sim_failure``).
 
+The world can differ from the training simulator as a lab does (``reality``: a named, seeded reality
+profile of the suite, docs/reality.md; every shift applied is logged at start and the profile is in
+diagnostics), and the cameras can stream like a real driver (``camera_width`` x ``camera_height``,
+e.g. 640x480 rgb8 with its camera_info; ``frames.py``), so policy_node crops and resizes as on hardware.
+
+Ground truth: whenever the sim ends an episode (success, or the limit) the stand-in publishes a
+:class:`~robot_rl.wire.sim_verdict.SimVerdict` on ``/sim_robot/verdict``, also with
+``report_success: false`` (a scripted operator labels from it; a real robot has no such topic).
+
+Sim time (``publish_clock``): the stand-in owns time. It steps the sim on its own schedule, one
+control period per step at ``clock_speed`` x real time (``robot_rl/robot/sim_clock.py``), and
+publishes rosgraph_msgs/Clock on ``/clock`` after each step; every other node runs with
+``use_sim_time`` and its timers, stamps and timeouts follow. Its own pacing runs on a steady
+wall-clock timer, so it works whatever its own ``use_sim_time`` says.
+
 Episodes: with ``auto_start`` it runs its own schedule (``contexts`` x ``group_size``), announcing
 each with a ``start`` event and the instruction (latched); otherwise a ``start`` event from
 elsewhere (the operator panel) or the ``/sim_robot/reset`` service (next scheduled context)
@@ -25,6 +40,7 @@ resets the env to the requested context. ``abort``/``estop`` events stop the epi
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 import time
@@ -33,7 +49,10 @@ from collections import Counter, deque
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.clock import Clock as RclpyClock
+from rclpy.clock import ClockType
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64, Header, String
 from std_srvs.srv import Trigger
@@ -43,19 +62,18 @@ from robot_rl.env import Context, Observation, make_suite
 from robot_rl.errors import ConfigError
 from robot_rl.robot.commands import check_commandable, hold_action, pose_target_to_action, twist_to_action
 from robot_rl.robot.proprio import ProprioMap, default_proprio_sources
+from robot_rl.robot.sim_clock import SimPacer
 from robot_rl.wire import topics
-from robot_rl.ros_config.camera_info import CameraCalibration
 from robot_rl.wire.episode_event import EpisodeEvent, parse_episode_event
+from robot_rl.wire.sim_verdict import SimVerdict
 from robot_rl.ros_config.params_file import parameter_fields
 from robot_rl.ros_config.sim_robot import SimRobotConfig
 from ros_nodes import qos
-from ros_nodes.messages import OK, camera_info_msg, diagnostic_array, image_to_msg, pose_to_arrays, stamp_to_s
+from ros_nodes.messages import (
+    OK, camera_info_msg, diagnostic_array, image_to_msg, pose_to_arrays, s_to_stamp, stamp_to_s,
+)
 from ros_nodes.params import NodeParams
-
-
-def nominal_calibration(width: int, height: int) -> CameraCalibration:
-    """A pinhole camera_info for a sim camera (no distortion; focal length 0.8 x width, centred)."""
-    return CameraCalibration.from_intrinsics(width, height, 0.8 * width, 0.8 * width, width / 2.0, height / 2.0)
+from ros_nodes.sim_robot.frames import StandInCameras
 
 
 class SimRobotNode(Node):
@@ -66,11 +84,16 @@ class SimRobotNode(Node):
         self.params = NodeParams(self, SimRobotConfig, static=[f.name for f in parameter_fields(SimRobotConfig)])
         cfg: SimRobotConfig = self.params.config
         self.cfg = cfg
-        self.suite = make_suite(cfg.suite, **cfg.options)
+        self.suite = make_suite(cfg.suite, **cfg.suite_kwargs())
         self.spec = self.suite.spec
         check_commandable(self.spec)
         self.proprio_map = ProprioMap(self.spec, cfg.proprio_sources or default_proprio_sources(self.spec))
         self.env = self.suite.make_env()
+        self.reality = self._log_reality()
+        self.cameras = StandInCameras(self.env, self.spec, cfg.camera_width, cfg.camera_height)
+        # Sim time: the pacer owns the clock (None = the node's clock, wall time unless use_sim_time).
+        self.pacer = SimPacer(self.spec.control_period_s, cfg.clock_speed, time.monotonic()) \
+            if cfg.publish_clock else None
         self.instructions = {t.task: t.instruction for t in self.suite.tasks()}
         contexts = [Context.parse(c) for c in cfg.contexts] or self.suite.contexts()
         self._schedule = itertools.cycle(contexts)
@@ -95,19 +118,26 @@ class SimRobotNode(Node):
         self.twist: tuple[np.ndarray, np.ndarray, float] | None = None
         self.gripper = 1.0
         self._last_gripper = 1.0
-        self._own_ids: set[str] = set()
         self._started_ids: deque[str] = deque(maxlen=64)  # recent starts: a repeated one changes nothing
-        self._heartbeat = -1e9
+        # (episode id, event) of what we published: echoes are ignored, while an operator's label of one of
+        # our own scheduled episodes (auto_start with report_success false) still ends it.
+        self._own_events: set[tuple[str, str]] = set()
+        # Liveness is about processes, not the world: the policy's heartbeat and DDS discovery are timed on the
+        # wall clock [time.monotonic()], so a fast sim clock does not declare a slower policy dead.
+        self._heartbeat_wall = -1e9
+        self._start_after_wall = time.monotonic() + cfg.startup_delay_s  # let subscribers discover us first
 
         image_qos = qos.by_name(cfg.image_qos)
         self.image_pubs = {c.name: (self.create_publisher(Image, topics.image_topic(c.name), image_qos),
                                     self.create_publisher(CameraInfo, topics.camera_info_topic(c.name), image_qos),
-                                    nominal_calibration(c.width, c.height)) for c in self.spec.cameras}
+                                    self.cameras.calibrations[c.name]) for c in self.spec.cameras}
         self.joint_pub = self.create_publisher(JointState, cfg.joint_states_topic, qos.SENSOR)
         self.pose_pub = self.create_publisher(PoseStamped, cfg.ee_pose_topic, qos.SENSOR)
         self.event_pub = self.create_publisher(String, topics.EPISODE_EVENT, qos.RELIABLE)
         self.instruction_pub = self.create_publisher(String, topics.INSTRUCTION, qos.LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.RELIABLE)
+        # Latched: an operator (script) that joins while the stand-in holds a finished episode still gets its verdict.
+        self.verdict_pub = self.create_publisher(String, topics.SIM_VERDICT, qos.LATCHED)
         if cfg.command_type == "pose":
             self.create_subscription(PoseStamped, cfg.pose_command_topic, self._on_pose_command, qos.RELIABLE)
         else:
@@ -117,16 +147,61 @@ class SimRobotNode(Node):
         if cfg.wait_for_heartbeat:
             self.create_subscription(Header, cfg.wait_for_heartbeat, self._on_heartbeat, qos.SENSOR)
         self.create_service(Trigger, topics.SIM_RESET, self._on_reset)
-        self.create_timer(self.spec.control_period_s, self._control)
-        self.create_timer(1.0 / cfg.camera_rate_hz, self._publish_images)
-        self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state)
-        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
-        self.next_start = self._now() + cfg.startup_delay_s  # let subscribers discover us first
+        if self.pacer is None:
+            self.create_timer(self.spec.control_period_s, self._control)
+            self.create_timer(1.0 / cfg.camera_rate_hz, self._publish_images)
+            self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state)
+            self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        else:
+            self.clock_pub = self.create_publisher(Clock, topics.CLOCK, qos.RELIABLE)
+            # Streams follow sim time: next due sim time of each.
+            self._due = {"images": 0.0, "state": 0.0, "diagnostics": 0.0}
+            # A steady (wall) timer polls the pacer: the stand-in's pace must not depend on the clock it publishes.
+            poll = min(self.spec.control_period_s / cfg.clock_speed / 4, 0.005) if cfg.clock_speed > 0 else 0.0002
+            self.create_timer(max(poll, 0.0002), self._clock_tick, clock=RclpyClock(clock_type=ClockType.STEADY_TIME))
+            self.clock_pub.publish(Clock(clock=s_to_stamp(self.pacer.sim_time)))
+        frames = (f"{cfg.camera_width}x{cfg.camera_height} driver frames" if self.cameras.driver
+                  else "spec-sized frames")
+        clock = f"publishing /clock at {cfg.clock_speed}x" if self.pacer else "wall-clock time"
         self.get_logger().info(f"sim robot '{cfg.suite}' (spec {self.spec.name}) at {self.spec.control_rate_hz} Hz, "
-                               f"obeying {cfg.command_type} commands; auto_start={cfg.auto_start}")
+                               f"obeying {cfg.command_type} commands; auto_start={cfg.auto_start}; reality "
+                               f"'{cfg.reality}'; {frames}; {clock}")
+
+    def _log_reality(self) -> dict:
+        """Log every reality shift the env applies (one line each); the description, or {} for none."""
+        describe = getattr(self.env, "describe_reality", None)
+        described = describe() if callable(describe) else {}
+        shifts = described.get("shifts", {})
+        self.get_logger().info(f"reality profile '{self.cfg.reality}' (seed {self.cfg.reality_seed}): "
+                               f"{len(shifts)} shift(s) applied{': ' + ', '.join(shifts) if shifts else ''}")
+        for name, values in shifts.items():
+            self.get_logger().info(f"reality shift {name}: {json.dumps(values, sort_keys=True)}")
+        return described
 
     def _now(self) -> float:
+        if self.pacer is not None:
+            return self.pacer.sim_time
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _stamp(self):  # noqa: ANN202 - builtin_interfaces/Time
+        return s_to_stamp(self._now()) if self.pacer is not None else self.get_clock().now().to_msg()
+
+    def _clock_tick(self) -> None:
+        """publish_clock: one control step when the pacer says it is due, then /clock and the streams."""
+        wall = time.monotonic()
+        if not self.pacer.due(wall):
+            return
+        self._control()
+        now = self.pacer.advance(wall)
+        self.clock_pub.publish(Clock(clock=s_to_stamp(now)))
+        rates = {"images": 1.0 / self.cfg.camera_rate_hz, "state": 1.0 / self.cfg.state_rate_hz,
+                 "diagnostics": self.cfg.diagnostics_period_s}
+        publish = {"images": self._publish_images, "state": self._publish_state,
+                   "diagnostics": self._publish_diagnostics}
+        for name, period in rates.items():
+            if now >= self._due[name] - 1e-9:  # at most once per step: the world only changes per step
+                publish[name]()
+                self._due[name] = max(self._due[name] + period, now - self.spec.control_period_s + period)
 
     # ---- episodes ---------------------------------------------------------------------------
 
@@ -143,6 +218,7 @@ class SimRobotNode(Node):
         ctx = event.context
         self._started_ids.append(event.episode_id)
         self.obs = self.env.reset(ctx)
+        self.cameras.changed()
         self.target, self.tracked, self.twist, self.gripper = None, None, None, 1.0
         self.steps = 0
         self.ticks = 0
@@ -160,7 +236,7 @@ class SimRobotNode(Node):
     def _start_next(self) -> None:
         ctx, group = self._next_scheduled()
         episode_id = f"{group}-{self._in_group}"
-        self._own_ids.add(episode_id)
+        self._own_events.add((episode_id, "start"))
         self._start(EpisodeEvent(event="start", episode_id=episode_id, context_id=ctx.id, group_id=group,
                                  label_source="sim"))
         self._publish_images()
@@ -170,7 +246,7 @@ class SimRobotNode(Node):
     def _end(self, kind: str, timeout: bool = False) -> None:
         event = EpisodeEvent(event=kind, episode_id=self.episode.episode_id, context_id=self.episode.context_id,
                              group_id=self.episode.group_id, label_source="sim", timeout=timeout, stamp=self._now())
-        self._own_ids.add(event.episode_id)
+        self._own_events.add((event.episode_id, kind))
         self.event_pub.publish(String(data=event.to_json()))
         self.stats[f"episodes_{kind}"] += 1
         self.get_logger().info(f"episode {event.episode_id} ({event.context_id}): {kind} after {self.steps} steps")
@@ -184,7 +260,7 @@ class SimRobotNode(Node):
             self.stats["rejected_events"] += 1
             self.get_logger().warning(f"rejected episode event: {err}", throttle_duration_sec=2.0)
             return
-        if event.episode_id in self._own_ids:
+        if (event.episode_id, event.event) in self._own_events:
             return  # our own announcement coming back
         if event.event == "start":
             if event.episode_id in self._started_ids:
@@ -196,9 +272,10 @@ class SimRobotNode(Node):
             self.next_start = self._now() + self.cfg.episode_gap_s
 
     def _on_heartbeat(self, _msg: Header) -> None:
-        if self._heartbeat < 0:
-            self.next_start = max(self.next_start, self._now() + self.cfg.startup_delay_s)  # discovery settles
-        self._heartbeat = self._now()
+        wall = time.monotonic()
+        if self._heartbeat_wall < 0:
+            self._start_after_wall = max(self._start_after_wall, wall + self.cfg.startup_delay_s)  # discovery settles
+        self._heartbeat_wall = wall
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._start_next()
@@ -265,16 +342,20 @@ class SimRobotNode(Node):
         if self.episode is None:
             more = not self.cfg.num_episodes or self.stats["episodes_started"] < self.cfg.num_episodes
             # An episode without a running policy would only record a timeout: wait for its heartbeat.
-            heard = not self.cfg.wait_for_heartbeat or self._now() - self._heartbeat < 1.0
-            if self.cfg.auto_start and more and heard and self._now() >= self.next_start:
+            wall = time.monotonic()
+            heard = not self.cfg.wait_for_heartbeat or wall - self._heartbeat_wall < 1.0
+            ready = wall >= self._start_after_wall and self._now() >= self.next_start  # next_start: sim time
+            if self.cfg.auto_start and more and heard and ready:
                 self._start_next()
             return
         if self.holding:
             return
         acted = self._commands_motion()
         self._fresh_command = False
-        result = self.env.step(self._action())
+        # Driver-sized frames are rendered by the cameras; the env's spec-sized ones would go unused.
+        result = self.env.step(self._action(), render=not self.cameras.driver)
         self.obs = result.obs
+        self.cameras.changed()
         self.ticks += 1
         self.stats["env_steps"] += 1
         # The episode limit counts steps that carried out a new command, as simulation counts actions: a tick
@@ -285,8 +366,10 @@ class SimRobotNode(Node):
         else:
             self.stats["hold_steps"] += 1
         finished = result.success or self.steps >= self.max_steps or self.ticks >= 2 * self.max_steps
+        if finished:
+            self._publish_verdict(result.success)
         if not self.cfg.report_success:
-            if finished:  # the operator judges; the sim's verdict is only counted
+            if finished:  # the operator judges; the sim's verdict is only counted (and published)
                 self.holding = True
                 self.stats["sim_success" if result.success else "sim_failure"] += 1
         elif result.success:
@@ -296,15 +379,24 @@ class SimRobotNode(Node):
 
     # ---- publishing -------------------------------------------------------------------------
 
+    def _publish_verdict(self, success: bool) -> None:
+        """The sim's ground truth for the episode that just ended (also when an operator labels it)."""
+        verdict = SimVerdict(episode_id=self.episode.episode_id, verdict="success" if success else "failure",
+                             context_id=self.episode.context_id, group_id=self.episode.group_id, steps=self.steps,
+                             timeout=not success, stamp=max(0.0, self._now()), reported=self.cfg.report_success)
+        self.verdict_pub.publish(String(data=verdict.to_json()))
+        self.stats["verdicts"] += 1
+
     def _publish_images(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
+        frames = self.cameras.frames(self.obs)
         for cam, (image_pub, info_pub, cal) in self.image_pubs.items():
             frame = f"{cam}_optical_frame"
-            image_pub.publish(image_to_msg(self.obs.images[cam], "rgb8", stamp, frame))
+            image_pub.publish(image_to_msg(frames[cam], "rgb8", stamp, frame))
             info_pub.publish(camera_info_msg(cal, stamp, frame))
 
     def _publish_state(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         state = self.proprio_map.to_robot(self.obs.proprio)
         pose = PoseStamped()
         pose.header.stamp, pose.header.frame_id = stamp, self.cfg.command_frame
@@ -320,8 +412,16 @@ class SimRobotNode(Node):
 
     def _publish_diagnostics(self) -> None:
         values = dict(self.stats)
-        values.update(episode=self.episode.episode_id if self.episode else "", steps=self.steps)
-        self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: sim robot",
+        values.update(episode=self.episode.episode_id if self.episode else "", steps=self.steps,
+                      reality=self.cfg.reality, reality_seed=self.cfg.reality_seed,
+                      reality_shifts=",".join(self.reality.get("shifts", {})),
+                      frame_size=f"{self.cfg.camera_width}x{self.cfg.camera_height}" if self.cameras.driver else "spec",
+                      render_ms_mean=f"{self.cameras.render_ms_mean:.2f}")
+        if self.pacer is not None:
+            wall = time.monotonic()
+            values.update(sim_time=f"{self.pacer.sim_time:.3f}", clock_speed=self.cfg.clock_speed,
+                          clock_speed_reached=f"{self.pacer.speed_reached(wall):.3f}", clock_capped=self.pacer.capped)
+        self.diag_pub.publish(diagnostic_array(self._stamp(), f"{self.get_name()}: sim robot",
                                                self.cfg.suite, OK,
                                                "running" if self.episode else "between episodes", values))
 

@@ -350,10 +350,7 @@ class TabletopEnv(Env):
             self._renderers[key] = r
         cid = self._cam_ids[camera]
         fovy = float(self.model.cam_fovy[cid])
-        # The crop keeps the full height when the frame is wider than the spec aspect; otherwise it keeps
-        # width / spec aspect rows, and the vertical field of view must grow by height / those rows.
-        crop_rows = min(height, width * cam.height / cam.width)
-        wide = 2 * np.degrees(np.arctan(np.tan(np.radians(fovy) / 2) * height / crop_rows))
+        wide, crop_rows = self._frame_fovy(camera, height, width)
         self.model.cam_fovy[cid] = wide
         try:
             renderer = self._renderers[key]
@@ -362,6 +359,26 @@ class TabletopEnv(Env):
         finally:
             self.model.cam_fovy[cid] = fovy
         return self.reality.image(img, scale=crop_rows / cam.height)
+
+    def _frame_fovy(self, camera: str, height: int, width: int) -> tuple[float, float]:
+        """(vertical field of view [deg] of a driver-sized frame, rows the policy path's crop keeps)."""
+        cam = self.spec.camera(camera)
+        fovy = float(self.model.cam_fovy[self._cam_ids[camera]])
+        # The crop keeps the full height when the frame is wider than the spec aspect; otherwise it keeps
+        # width / spec aspect rows, and the vertical field of view must grow by height / those rows.
+        crop_rows = min(height, width * cam.height / cam.width)
+        return float(2 * np.degrees(np.arctan(np.tan(np.radians(fovy) / 2) * height / crop_rows))), crop_rows
+
+    def frame_camera_matrix(self, camera: str, height: int, width: int) -> np.ndarray:
+        """The pinhole K (3, 3) of :meth:`render_frame` frames: square pixels, principal point at the centre.
+
+        MuJoCo renders with the vertical field of view ``fovy``: ``fy = (height / 2) / tan(fovy / 2)``.
+        Pixel centres sit at integer coordinates (OpenCV's convention, as in ``image_fit.fit_intrinsics``),
+        so the centre of the image is ``((width - 1) / 2, (height - 1) / 2)``.
+        """
+        fovy, _ = self._frame_fovy(camera, height, width)
+        f = (height / 2.0) / np.tan(np.radians(fovy) / 2.0)
+        return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
 
     def observation(self) -> Observation:
         """The observation of the current scene, with every spec camera rendered."""

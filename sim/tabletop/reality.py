@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
+from functools import lru_cache
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -197,6 +199,30 @@ def _override(name: str, value: StrictConfig | None, patch: dict[str, Any]) -> S
         raise ValueError(f"overrides.{name}.{'; '.join(problems)}") from None
 
 
+@lru_cache(maxsize=8)
+def _noise_table(std: float) -> np.ndarray:
+    """The 65,536 quantiles ``(i + 0.5) / 65536`` of N(0, std), rounded to grey levels: int16 (65536,)."""
+    dist = NormalDist(0.0, std)
+    return np.rint([dist.inv_cdf((i + 0.5) / 65536) for i in range(65536)]).astype(np.int16)
+
+
+def _driver_frame_noise(img: np.ndarray, blur_sigma: float, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    """Blur + Gaussian noise on a driver-sized frame, ~5x faster than ``perturb_image``.
+
+    A 640x480 frame holds 0.9 M values: ``rng.normal`` took 90-160 ms per frame on the 2-core
+    machine, more than the render; this takes ~5 ms. The noise is N(0, noise_std) through a table of
+    65,536 quantiles, rounded to grey levels (16 random bits per value), independent per pixel and frame.
+    """
+    import cv2  # opencv is part of the sim extra
+
+    out = cv2.GaussianBlur(img, (0, 0), sigmaX=blur_sigma) if blur_sigma > 0 else img
+    if noise_std == 0:
+        return out
+    bits = np.frombuffer(rng.bytes(2 * out.size), dtype=np.uint16).reshape(out.shape)
+    noisy = out.astype(np.int16) + _noise_table(round(float(noise_std), 6))[bits]
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
 def _unit(rng: np.random.Generator) -> np.ndarray:
     v = rng.normal(size=3)
     return v / (np.linalg.norm(v) + 1e-12)
@@ -333,6 +359,8 @@ class Reality:
         if s is None or (s.noise_std == 0 and s.blur_sigma == 0):
             return img
         sigma = s.blur_sigma * scale
+        if scale > 1.0:
+            return _driver_frame_noise(img, sigma, min(50.0, s.noise_std * scale), self._rng)
         cfg = ImageRandomization(noise_std=min(50.0, s.noise_std * scale), blur_prob=1.0 if sigma > 0 else 0.0,
                                  blur_sigma=(sigma, sigma))
         return perturb_image(img, cfg, self._rng)

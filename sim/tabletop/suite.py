@@ -9,6 +9,7 @@ from robot_rl.env import Context, Split, Suite, TaskInfo
 from robot_rl.errors import ConfigError
 from robot_rl.spec import EmbodimentSpec, load_spec
 from sim.tabletop.config import TabletopConfig
+from sim.tabletop.reality import PROFILES, RealityConfig
 from sim.tabletop.tasks import NUM_EVAL, NUM_TRAIN, TASKS, TASKS_BY_NAME
 
 _SPLITS = ("train", "eval", "all")
@@ -22,6 +23,14 @@ class TabletopSuite(Suite):
     """
 
     name = "tabletop"
+    reality_profiles = tuple(PROFILES)
+
+    @classmethod
+    def reality_kwargs(cls, profile: str, seed: int, options: dict[str, Any]) -> dict[str, Any]:
+        """``{"reality": {...}}``: the :class:`RealityConfig` of ``profile``; ConfigError names a bad shift."""
+        data = {"profile": profile, "seed": seed, **options}
+        validate_config(RealityConfig, data, "reality")
+        return {"reality": data}
 
     def __init__(self, spec: EmbodimentSpec | str | None = None, **options: Any) -> None:
         self.spec = load_spec(spec or "tabletop") if not isinstance(spec, EmbodimentSpec) else spec

@@ -370,7 +370,10 @@ def test_a_volatile_one_shot_publisher_like_ros2_topic_pub_stops_the_executor(ex
     pub = subprocess.run([sys.executable, str(Path(__file__).with_name("estop_pub_once.py")), topics.ESTOP],
                          env=ros_env(domain_id, large_data=False), capture_output=True, text=True, timeout=60)
     assert pub.returncode == 0, pub.stdout + pub.stderr
-    ex.wait_mode("estop", timeout=5.0)
+    try:
+        ex.wait_mode("estop", timeout=5.0)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{pub.stderr.strip()}") from None
     assert ex.diag["action_executor"]["estop"] == "True"
     _clear_after_guard(ex)
 

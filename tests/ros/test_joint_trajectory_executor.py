@@ -208,10 +208,17 @@ def test_step_and_position_limits_are_enforced(robot):
 def test_late_actions_are_dropped_by_their_absolute_target_times(robot):
     robot.wait_mode("stop")
     before = robot.counter("refused.late_action")
+    # The arm moves (a first chunk runs) when the late chunk arrives: its stamp holds. (A chunk arriving while
+    # the arm was still would start at its arrival, action 0 first: tests/safety/test_chunk_schedule.py.)
+    robot.send_chunk(_chunk([0.0]))
+    robot.probe.spin_for(0.3)
     t0 = time.monotonic()
     robot.send_chunk(_chunk([0.01]), stamp_s=robot.now() - 0.22)  # actions 0-1 were due before it arrived
-    robot.probe.spin_until(lambda: len(robot.after(t0)) >= 1, 3.0, "a trajectory")
-    first = robot.after(t0)[0]
+    def late_chunk() -> list:  # the first chunk's trajectories do not move the arm
+        return [m for m in robot.after(t0) if abs(_points(m)[0][0, 0] - HOME[0]) > 1e-6]
+
+    robot.probe.spin_until(lambda: len(late_chunk()) >= 1, 3.0, "a trajectory of the late chunk")
+    first = late_chunk()[0]
     assert len(first.points) <= H - 2  # starts at action 2 or later
     positions, _ = _points(first)
     np.testing.assert_allclose(positions[0, 0], HOME[0] + 0.01, atol=1e-6)  # one step from the measured joints

@@ -243,3 +243,19 @@ def test_driver_sized_frames_fit_back_to_the_observation(suite, height, width):
     with pytest.raises(ConfigError, match="offscreen buffer"):
         nominal.render_frame("agentview", 1080, 1920)
     nominal.close()
+
+
+def test_frame_camera_matrix_fits_to_the_spec_camera(suite):
+    # camera_info of a driver-sized frame, carried through the policy path's fit, is the spec camera's K.
+    from robot_rl.robot.image_fit import fit_intrinsics
+
+    env = suite.make_env()
+    cam = env.spec.camera("agentview")
+    f_spec = (cam.height / 2) / np.tan(np.radians(float(env.model.cam_fovy[0])) / 2)
+    spec_K = np.array([[f_spec, 0, (cam.width - 1) / 2], [0, f_spec, (cam.height - 1) / 2], [0, 0, 1]])
+    for height, width in ((480, 640), (480, 360)):
+        K = env.frame_camera_matrix("agentview", height, width)
+        assert K[0, 2] == (width - 1) / 2 and K[0, 0] == K[1, 1]
+        np.testing.assert_allclose(fit_intrinsics(K, (width, height), (cam.width, cam.height)), spec_K, rtol=1e-9,
+                                   atol=1e-9)
+    env.close()
