@@ -113,3 +113,13 @@ def test_wire_protocol_imports_only_the_base_modules():
 def test_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_node_cores_sit_on_top_of_the_core():
+    # robot_rl/nodes holds the executor's and the policy node's decisions (pure cores): it uses the
+    # robot-side packages below it, and nothing in robot_rl imports it (only ros_nodes does).
+    graph = _package_imports("robot_rl")
+    assert sorted(src for src, deps in graph.items() if "nodes" in deps) == []
+    allowed = {"robot", "safety", "wire", "ros_config", "spec", "config", "errors", "env", "buffer", "deploy",
+               "rotations"}
+    assert graph["nodes"] <= allowed, graph["nodes"] - allowed

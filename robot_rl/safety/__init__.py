@@ -11,7 +11,7 @@ Everything here takes the current time as an argument so it can be tested with k
 - :mod:`~robot_rl.safety.joint_limits`, :mod:`~robot_rl.safety.joint_trajectory`,
   :mod:`~robot_rl.safety.joint_state`: joint-space chunks -> safe JointTrajectory points.
 
-``ros_nodes.executor`` is a thin adapter that feeds messages into these and publishes the result.
+``robot_rl.nodes.executor`` decides with these; ``ros_nodes.executor`` feeds it messages and publishes the result.
 """
 
 from robot_rl.safety.joint_limits import JointBounds, JointLimits

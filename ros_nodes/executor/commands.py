@@ -1,4 +1,4 @@
-"""Build robot command messages from safe targets (the math lives in robot_rl.safety)."""
+"""Build robot command messages from safe targets (the math lives in robot_rl.safety and robot_rl.nodes.commands)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from robot_rl.rotations import quat_conj, quat_mul, quat_to_rotvec
+from robot_rl.nodes.commands import Command, JointCommand, PoseCommand, TwistCommand, twist_between
 
 
 def pose_command(position: np.ndarray, orientation: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped:
@@ -24,9 +24,8 @@ def pose_command(position: np.ndarray, orientation: np.ndarray, stamp: Time, fra
 def twist_command(current_pos: np.ndarray, current_quat: np.ndarray, target_pos: np.ndarray,
                   target_quat: np.ndarray, dt: float, stamp: Time, frame_id: str) -> TwistStamped:
     """The constant twist that moves the current pose to the target in ``dt`` seconds (base frame)."""
-    linear = (np.asarray(target_pos) - np.asarray(current_pos)) / dt
-    angular = quat_to_rotvec(quat_mul(target_quat, quat_conj(current_quat))) / dt
-    return _twist(linear, angular, stamp, frame_id)
+    twist = twist_between(current_pos, current_quat, target_pos, target_quat, dt)
+    return _twist(twist.linear, twist.angular, stamp, frame_id)
 
 
 def zero_twist(stamp: Time, frame_id: str) -> TwistStamped:
@@ -59,3 +58,16 @@ def joint_trajectory_command(joint_names: tuple[str, ...] | list[str], positions
                                                time_from_start=Duration(sec=ns // 1_000_000_000,
                                                                         nanosec=ns % 1_000_000_000)))
     return msg
+
+
+def command_msg(command: Command, joint_names: tuple[str, ...] | list[str], stamp: Time,
+                frame_id: str) -> PoseStamped | TwistStamped | JointTrajectory:
+    """The message for a command the executor core decided (``joint_names`` only for joint commands)."""
+    if isinstance(command, PoseCommand):
+        return pose_command(command.position, command.orientation, stamp, frame_id)
+    if isinstance(command, TwistCommand):
+        return _twist(command.linear, command.angular, stamp, frame_id)
+    if isinstance(command, JointCommand):
+        return joint_trajectory_command(joint_names, command.positions, command.time_from_start, stamp, frame_id)
+    raise TypeError(f"not a robot command: {type(command).__name__}; "
+                    "expected PoseCommand, TwistCommand or JointCommand")
