@@ -99,8 +99,8 @@ def test_every_docs_section_named_exists():
 
 def test_the_path_check_catches_a_missing_file_and_skips_placeholders():
     pattern = _path_pattern(["docs", "launch", "sim"])
-    text = ("see docs/ros.md and docs/rehearsal.md; launch/config/profiles/NAME.yaml; configs/x.yaml; "
+    text = ("see docs/ros.md and docs/no_such_page.md; launch/config/profiles/NAME.yaml; configs/x.yaml; "
             "launch/config/; launch/nothing_here/; sim/expert/operator; docs/*.md; ../shared/DESIGN.md")
-    assert _missing_paths(text, pattern) == ["docs/rehearsal.md", "launch/nothing_here/"]
+    assert _missing_paths(text, pattern) == ["docs/no_such_page.md", "launch/nothing_here/"]
     assert OUTSIDE.search("../shared/FACTS.md") and OUTSIDE.search("DESIGN.md §5")
     assert _section_refs("(docs/loop.md §4) and docs/loop.md") == [("docs/loop.md", "4")]

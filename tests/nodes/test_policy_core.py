@@ -159,6 +159,23 @@ def test_an_episode_is_acknowledged_recorded_every_replan_and_committed(setup, t
     np.testing.assert_allclose(reopened.read_episode(0)["action"][0], published[0][0])
 
 
+def test_whole_chunks_observe_one_tick_after_the_chunk_and_receding_horizons_at_their_replan(setup):
+    """Whole chunks (replan_every 0): the executor starts a chunk at its arrival, up to a period after it went
+    out, so the next observation waits one tick more than the chunk is long; replan_every < H keeps its count."""
+    for replan_every, decisions_at in ((0, [1, 10]), (4, [1, 5, 9])):
+        core, published = _core(setup, replan_every=replan_every)
+        core.on_event(_start("e1", T0), T0)
+        ticks = []
+        for k in range(1, 11):
+            _inputs(core, T0 + 0.1 * k)
+            before = len(published)
+            _tick(core, T0 + 0.1 * k)
+            if len(published) > before:
+                ticks.append(k)
+        assert ticks == decisions_at, (replan_every, ticks)
+        core.shutdown()
+
+
 def test_a_repeated_start_is_answered_again_and_never_restarts_or_reopens(setup):
     core, published = _core(setup, act_outside_episodes=True)
     first = core.on_event(_start("e1", T0), T0).ack
