@@ -59,7 +59,9 @@ def in_process(ckpt: str, suite_name: str, options: dict[str, Any], contexts: li
 
 def through_graph(ckpt: str, options: dict[str, Any], spec: str, contexts: list, temperature: float,
                   timeout_s: float, log_dir: Path, domain_id: int, reality: str = "none",
-                  reality_seed: int = 0) -> tuple[dict[str, bool], dict[str, dict]]:
+                  reality_seed: int = 0, reality_options: dict[str, Any] | None = None,
+                  driver: tuple[int, int] | None = None, clock_speed: float | None = None,
+                  ) -> tuple[dict[str, bool], dict[str, dict]]:
     """Context id -> success from the stand-in's events; the nodes' last diagnostics."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -78,7 +80,13 @@ def through_graph(ckpt: str, options: dict[str, Any], spec: str, contexts: list,
         "policy_node.checkpoint": ckpt, "policy_node.temperature": temperature, "policy_node.device": "cpu",
         "policy_node.spec": spec, "action_executor.spec": spec,
         "sim_robot.reality": reality, "sim_robot.reality_seed": reality_seed,
+        "sim_robot.reality_options": "'" + json.dumps(reality_options or {}) + "'",
     }
+    if driver is not None:  # driver-sized frames (the policy node crops and resizes them)
+        sets.update({"sim_robot.camera_width": driver[0], "sim_robot.camera_height": driver[1]})
+    if clock_speed is not None:  # the stand-in owns time, as in the rehearsal
+        sets.update({"sim_robot.publish_clock": "true", "sim_robot.clock_speed": clock_speed,
+                     "policy_node.use_sim_time": "true", "action_executor.use_sim_time": "true"})
     cmd = [sys.executable, "-m", "robot_rl.cli", "up", "sim_robot", "--domain-id", str(domain_id),
            "--log-dir", str(log_dir)]
     for k, v in sets.items():
@@ -141,20 +149,27 @@ def main() -> int:
     p.add_argument("--skip-in-process", action="store_true")
     p.add_argument("--reality", default="none", help="the stand-in's (and the in-process env's) reality profile")
     p.add_argument("--reality-seed", type=int, default=0)
+    p.add_argument("--reality-options", default="{}", metavar="JSON",
+                   help='which shifts of the profile, e.g. \'{"only": ["latency"]}\' (docs/reality.md)')
+    p.add_argument("--driver", metavar="WxH", help="the stand-in publishes WxH frames like a camera driver "
+                                                   "(the rehearsal: 640x480); default: the spec's size")
+    p.add_argument("--clock-speed", type=float, help="the stand-in publishes /clock at this speed and the nodes use "
+                                                    "sim time, as in the rehearsal; default: wall-clock time")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--log-dir", metavar="DIR", help="keep the nodes' logs here (default: a temporary folder)")
     args = p.parse_args()
+    reality_options = json.loads(args.reality_options)
 
     qs = load_yaml(Path(args.config))
     options = dict(qs.get("suite_options", {}))
     suite = make_suite(qs["suite"], **options)
     contexts = [c for t in qs["tasks"] for c in suite.contexts(t, split="eval")[:args.episodes]]
     print(f"checkpoint {args.checkpoint}; {len(contexts)} held-out contexts; T={args.temperature}; "
-          f"reality {args.reality} (seed {args.reality_seed})", flush=True)
+          f"reality {args.reality} (seed {args.reality_seed}) {reality_options or ''}", flush=True)
     out: dict[str, Any] = {"contexts": [c.id for c in contexts]}
     if not args.skip_in_process:
         t0 = time.time()
-        shifted = suite_kwargs(qs["suite"], options, args.reality, args.reality_seed)
+        shifted = suite_kwargs(qs["suite"], options, args.reality, args.reality_seed, reality_options)
         table = in_process(args.checkpoint, qs["suite"], shifted, contexts, args.temperature, args.seed)
         out["in_process"] = table
         n = len(contexts)
@@ -168,7 +183,10 @@ def main() -> int:
         t0 = time.time()
         res, diag = through_graph(args.checkpoint, options, options.get("spec", "tabletop"), contexts,
                                   args.temperature, timeout_s=60 + 15 * len(contexts), log_dir=Path(tmp),
-                                  domain_id=args.domain_id, reality=args.reality, reality_seed=args.reality_seed)
+                                  domain_id=args.domain_id, reality=args.reality, reality_seed=args.reality_seed,
+                                  reality_options=reality_options,
+                                  driver=tuple(map(int, args.driver.split("x"))) if args.driver else None,
+                                  clock_speed=args.clock_speed)
         wall = time.time() - t0
         if len(res) < len(contexts):
             for log_file in sorted(Path(tmp).glob("*.log")):
@@ -177,7 +195,7 @@ def main() -> int:
     print(f"ROS graph:   {_rate(list(res.values()))}  ({wall:.0f} s)", flush=True)
     keys = {"action_executor": ["chunks_accepted", "chunks_started_on_arrival", "refused.late_action",
                                 "refused.chunk_stale_hold", "refused.no_action_due", "commands"],
-            "sim_robot": ["env_steps", "hold_steps", "commands", "ignored_commands"],
+            "sim_robot": ["env_steps", "hold_steps", "commands", "ignored_commands", "clock_capped", "clock_speed_reached"],
             "policy_node": ["decisions_missed", "starts_recording", "starts_acting"]}
     for name, ks in keys.items():
         d = diag.get(name, {})

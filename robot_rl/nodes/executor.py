@@ -298,7 +298,7 @@ class ExecutorCore:
             self._refuse(Reason.STALE_EE_POSE, now, f"end-effector pose is {now - pose_stamp:.3f} s old")
             self._hold(now)
             return
-        if not self.cfg.limits.contains(pos):  # checked on the measured pose whatever the reference
+        if not self.cfg.limits.may_command_from(pos):  # checked on the measured pose whatever the reference
             self._refuse(Reason.OUTSIDE_WORKSPACE, now, f"action {index} at position {np.round(pos, 3).tolist()}")
             self._hold(now)
             return

@@ -100,7 +100,7 @@ class PolicyCore:
         self.delivery: deque[float] = deque(maxlen=600)  # image stamp -> image callback (DDS + queueing)
         self._since_act = 0
         self._last_problem = ""
-        self._half_tick = 0
+        self._next_tick: float | None = None
         self._out = PolicyOutputs()
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -244,11 +244,22 @@ class PolicyCore:
 
     # ---- control tick -----------------------------------------------------------------------
 
-    def timer(self) -> bool:
-        """The node's timer fires twice a control period: True for the tick (publish the heartbeat, then
-        call :meth:`tick`), False for the frame deadline half a period later (call :meth:`deadline`)."""
-        self._half_tick ^= 1
-        return bool(self._half_tick)
+    def timer(self, now: float) -> bool:
+        """The node's timer fires about twice a control period: True when a control tick is due (publish the
+        heartbeat, then call :meth:`tick`), False otherwise (the frame deadline: call :meth:`deadline`).
+
+        Ticks come from time, not from alternating calls: on sim time a stand-in advances /clock by whole
+        periods, and a half-period ROS timer then fires once per period, not twice (missed periods are
+        skipped). Alternating made every other period a deadline there: the node decided at half the
+        control rate and the arm held still for ~8 of every 16 ticks.
+        """
+        period = self.spec.control_period_s
+        if self._next_tick is not None and now < self._next_tick - 0.25 * period:
+            return False
+        # On the period grid; a tick a whole period late re-anchors rather than catching up in a burst.
+        self._next_tick = now + period if self._next_tick is None or now >= self._next_tick + period \
+            else self._next_tick + period
+        return True
 
     def deadline(self, now: float) -> PolicyOutputs:
         """Half a period after a tick: if the frames did not come, decide with what there is."""

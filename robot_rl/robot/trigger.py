@@ -43,9 +43,18 @@ class DecisionTrigger:
         return self.due_since is not None
 
     def due(self, now: float) -> bool:
-        """A control tick wants a decision; True when the caller should decide right now (``tick`` mode)."""
+        """A control tick wants a decision; True when the caller should decide right now: ``tick`` mode, or
+        ``frame`` mode when every camera's frame of this very instant is already in.
+
+        On sim time the clock stands still between a stand-in's step and the next one, so the frames
+        stamped with the step can arrive before the tick's timer callback runs, at the same time
+        reading. They are the frames the tick waits for; without this the decision waited a whole
+        period for the next ones and every chunk reached the executor one period late.
+        """
         self.due_since = now
-        return self.act_on == "tick"
+        if self.act_on == "tick":
+            return True
+        return all(self._arrived.get(c, -float("inf")) >= now for c in self.cameras)
 
     def frame(self, camera: str, now: float) -> bool:
         """A frame from ``camera`` arrived; True when a decision is due and every camera has a frame since then."""

@@ -25,6 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# [s] Float round-off at a window's edge is not lateness: on sim time, ticks and arrivals fall exactly on the
+# period grid, so an action due half a period after an arrival sits on the edge of two ticks' windows.
+_EDGE_S = 1e-6
+
 
 class ChunkSchedule:
     """Holds the chunk being executed and answers "which action now?" at each tick."""
@@ -66,8 +70,10 @@ class ChunkSchedule:
         self.chunk = np.asarray(chunk)
         self.stamp_s = stamp_s
         self.start_s = stamp_s
-        if still and arrival_s > stamp_s:
-            # Half a period after the arrival: the next tick (within one period) finds action 0 due.
+        if still and arrival_s >= stamp_s:
+            # Half a period after the arrival: the next tick (within one period) finds action 0 due. On sim time a
+            # chunk can arrive at its own stamp (the clock moves only when the stand-in steps, so inference takes
+            # no sim time): the tick at the arrival, if it comes after the chunk, or the one a period later sends it.
             self.start_s = max(stamp_s, arrival_s + 0.5 * self.period_s + self.command_latency_s)
             self.started_on_arrival += 1
         self._next_index = 0
@@ -84,11 +90,11 @@ class ChunkSchedule:
         horizon = self.chunk.shape[0]
         while self._next_index < horizon:
             t = self.target_time(self._next_index)
-            if t < now_s - self.tolerance_s:  # its window has passed: late
+            if t < now_s - self.tolerance_s - _EDGE_S:  # its window has passed: late
                 self.late_dropped += 1
                 self._next_index += 1
                 continue
-            if t <= now_s + self.tolerance_s:
+            if t <= now_s + self.tolerance_s + _EDGE_S:
                 i = self._next_index
                 self._next_index += 1
                 self.last_sent_s = now_s
@@ -100,5 +106,5 @@ class ChunkSchedule:
         """True when no action of the current chunk can still become due."""
         if self.chunk is None:
             return True
-        return self.target_time(self.chunk.shape[0] - 1) < now_s - self.tolerance_s or \
+        return self.target_time(self.chunk.shape[0] - 1) < now_s - self.tolerance_s - _EDGE_S or \
             self._next_index >= self.chunk.shape[0]

@@ -69,7 +69,7 @@ def _plot(args: argparse.Namespace) -> int:
 def _quickstart(args: argparse.Namespace) -> int:
     from robot_rl.train.quickstart import format_summary, run_quickstart
 
-    summary = run_quickstart(args.config, args.out, parse_overrides(args.set))
+    summary = run_quickstart(args.config, args.out, parse_overrides(args.set), seed=args.seed)
     print(format_summary(summary))
     print(f"summary: {Path(args.out) / 'summary.json'}; plots: {Path(args.out) / 'loop'}/*.png")
     return 0
@@ -87,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="quickstart config YAML (default configs/quickstart.yaml)")
     qs.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training field, e.g. --set updates=5 (repeatable)")
+    qs.add_argument("--seed", type=int, help="seed of the whole run (demos, SFT, LOOP, evaluation); default: the config's")
     qs.set_defaults(func=_quickstart)
 
     p = subparsers.add_parser(

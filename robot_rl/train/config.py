@@ -29,6 +29,9 @@ class EvalConfig(StrictConfig):
     every: int = Field(0, ge=0, description="evaluate every N updates (0 = only before and after training)")
     split: Literal["train", "eval", "all"] = Field("eval", description="which contexts to evaluate on")
     contexts_per_task: int | None = Field(50, ge=1, description="first N contexts of each task; null = all")
+    tasks: list[str] | None = Field(
+        None, description="evaluate on these tasks; null = the training tasks (suite.tasks). Wider than the training "
+                          "tasks when LOOP trains one task and the others must not collapse (a new task from one demo)")
     deterministic: bool = Field(False, description="act() instead of sampling (the trained policy is the sampler)")
     temperature: float = Field(1.0, gt=0, description="sampling temperature for evaluation")
     randomize: bool = Field(

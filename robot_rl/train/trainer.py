@@ -128,9 +128,10 @@ class LoopTrainer:
             torch.set_num_threads(cfg.torch_threads)
         self.suite: Suite = make_suite(cfg.suite.name, **cfg.suite.options)
         tasks = cfg.suite.tasks or [t.task for t in self.suite.tasks()]
-        for t in tasks:
+        for t in [*tasks, *(cfg.eval.tasks or [])]:
             self.suite.task(t)  # names the suite's tasks if one is unknown
         self.tasks = tasks
+        self.eval_tasks = cfg.eval.tasks or tasks
         self.instructions = {t.task: t.instruction for t in self.suite.tasks()}
         self.update_step = 0
         self.env_steps = 0
@@ -421,7 +422,7 @@ class LoopTrainer:
         """
         e = self.cfg.eval
         contexts = []
-        for t in self.tasks:
+        for t in self.eval_tasks:
             ctxs = self.suite.contexts(t, split=e.split)
             contexts += ctxs[: e.contexts_per_task] if e.contexts_per_task else ctxs
         self.sampling_policy.eval()

@@ -151,7 +151,7 @@ class PolicyNode(Node):
 
     def _on_timer(self) -> None:
         now = self._now()
-        if self.core.timer():
+        if self.core.timer(now):
             self.heartbeat_pub.publish(Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_name()))
             self._do(self.core.tick(now))
         else:

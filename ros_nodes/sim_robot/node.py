@@ -194,9 +194,12 @@ class SimRobotNode(Node):
         self._control()
         now = self.pacer.advance(wall)
         self.clock_pub.publish(Clock(clock=s_to_stamp(now)))
-        rates = {"images": 1.0 / self.cfg.camera_rate_hz, "state": 1.0 / self.cfg.state_rate_hz,
+        # The state goes out before the frames: a policy acting on a frame takes the newest pose it holds, and on
+        # a real robot that pose (joint states at hundreds of Hz) is never older than the frame. Frames first
+        # paired each frame with the previous step's pose: a chunk stamped one period early, its first actions late.
+        rates = {"state": 1.0 / self.cfg.state_rate_hz, "images": 1.0 / self.cfg.camera_rate_hz,
                  "diagnostics": self.cfg.diagnostics_period_s}
-        publish = {"images": self._publish_images, "state": self._publish_state,
+        publish = {"state": self._publish_state, "images": self._publish_images,
                    "diagnostics": self._publish_diagnostics}
         for name, period in rates.items():
             if now >= self._due[name] - 1e-9:  # at most once per step: the world only changes per step

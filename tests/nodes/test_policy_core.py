@@ -67,9 +67,9 @@ def _inputs(core: PolicyCore, t: float) -> None:
 
 
 def _tick(core: PolicyCore, now: float):
-    assert core.timer()  # tick half
+    assert core.timer(now)  # tick half
     out = core.tick(now)
-    assert not core.timer()  # the deadline half
+    assert not core.timer(now + 0.05)  # the deadline half
     return out, core.deadline(now + 0.05)
 
 
@@ -212,16 +212,29 @@ def test_a_policy_loaded_during_an_episode_takes_over_at_the_next_start(setup):
 def test_act_on_frame_decides_on_the_first_frame_after_the_tick_or_at_the_deadline(setup):
     core, published = _core(setup, act_outside_episodes=True, act_on="frame")
     core.on_instruction("pick it")
-    _inputs(core, T0)
-    assert core.timer()
+    _inputs(core, T0 - 0.01)
+    assert core.timer(T0)
     core.tick(T0)
     assert published == []  # due, waiting for a frame newer than the tick
     core.on_image("wrist", FRAME, T0 + 0.01, T0 + 0.02)
     assert len(published) == 1 and list(core.waits) == [pytest.approx(0.02)]
-    assert not core.timer()
+    assert not core.timer(T0 + 0.05)
     core.deadline(T0 + 0.05)  # nothing due any more
-    assert core.timer()
+    assert core.timer(T0 + 0.1)
     core.tick(T0 + 0.1)  # replan_every 0 = the chunk length, but outside an episode every tick decides
-    assert not core.timer()
+    assert not core.timer(T0 + 0.15)
     out = core.deadline(T0 + 0.15)  # no frame came: decide with what there is (still fresh)
     assert len(published) == 2 and out.notes == []
+
+
+def test_ticks_follow_time_whether_the_timer_fires_twice_a_period_or_once(setup):
+    core, _ = _core(setup)
+    # Wall time: a half-period timer, with jitter: tick, deadline, tick, ...
+    calls = [T0, T0 + 0.052, T0 + 0.098, T0 + 0.151, T0 + 0.203, T0 + 0.249]
+    assert [core.timer(t) for t in calls] == [True, False, True, False, True, False]
+    # Sim time: /clock advances by whole periods and the half-period timer fires once per period: every call ticks.
+    sim, _ = _core(setup)
+    assert all(sim.timer(T0 + 0.1 * k) for k in range(10))
+    # A timer a whole period late re-anchors on the late call instead of ticking twice in a burst.
+    late, _ = _core(setup)
+    assert late.timer(T0) and late.timer(T0 + 0.35) and not late.timer(T0 + 0.37) and late.timer(T0 + 0.45)

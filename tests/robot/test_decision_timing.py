@@ -73,3 +73,14 @@ def test_command_latency_from_the_spec_with_an_explicit_override(measured):
     for model, field in ((ExecutorConfig, "command_latency_s"), (PolicyNodeConfig, "camera_latency_s")):
         with pytest.raises(ConfigError, match=field):
             validate_config(model, {field: -0.5}, "test")
+
+
+def test_on_sim_time_frames_of_the_ticks_own_instant_count_even_when_they_come_first():
+    trigger = DecisionTrigger(["agentview", "wrist"], "frame", wait_s=0.05)
+    # The stand-in stepped to 2.0 and published its frames; the policy node's tick for 2.0 runs after them.
+    assert not trigger.frame("agentview", 2.0) and not trigger.frame("wrist", 2.0)  # nothing due yet
+    assert trigger.due(2.0)  # decide now, on those frames, not a period later
+    trigger.done()
+    # Frames from before the tick are not fresh enough: wait for the next ones.
+    trigger.frame("agentview", 2.05)
+    assert not trigger.due(2.1) and trigger.frame("agentview", 2.1) is False and trigger.frame("wrist", 2.1)

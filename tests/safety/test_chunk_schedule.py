@@ -92,3 +92,17 @@ def test_a_chunk_arriving_while_the_previous_one_still_runs_keeps_its_stamp_and_
     assert s.action_at(100.0)[0] == 0 and s.action_at(100.1)[0] == 1  # the robot moves after 100.05
     s.set_chunk(CHUNK, stamp_s=100.15, arrival_s=100.22)  # receding horizon: replan while moving
     assert s.started_on_arrival == 0 and s.action_at(100.25)[0] == 1 and s.late_dropped == 1
+
+
+def test_on_sim_time_a_chunk_arriving_at_its_own_stamp_runs_whole_from_action_0():
+    # The stand-in's /clock moves in whole periods and inference takes no sim time: the chunk computed from
+    # the frame at t arrives at t. Every action must run, at ticks t + 0.1 ... t + 0.8 (none lost as late).
+    s = ChunkSchedule(rate_hz=10.0)
+    t = 1.0 + 9 * 0.1  # sim times on the period grid, with their round-off (1.9000000000000001)
+    assert s.set_chunk(CHUNK, stamp_s=t, arrival_s=t) and s.started_on_arrival == 1
+    sent = [s.action_at(1.0 + k * 0.1) for k in range(10, 19)]
+    assert [a[0] for a in sent if a is not None] == list(range(8)) and s.late_dropped == 0
+    # The next chunk, computed after the last action ran, again starts whole at its arrival.
+    t2 = 1.0 + 19 * 0.1
+    assert s.set_chunk(CHUNK, stamp_s=t2, arrival_s=t2) and s.started_on_arrival == 2
+    assert s.action_at(1.0 + 20 * 0.1)[0] == 0 and s.late_dropped == 0

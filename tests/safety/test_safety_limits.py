@@ -97,3 +97,17 @@ def test_limits_config_is_validated():
 def test_rotvec_quat_round_trip():
     for v in ([0.1, -0.2, 0.3], [math.pi - 1e-6, 0, 0], [0, 0, 0]):
         np.testing.assert_allclose(quat_to_rotvec(quat_from_rotvec(v)), v, atol=1e-9)
+
+
+def test_a_measured_pose_just_outside_the_box_is_at_its_face_and_the_target_stays_inside():
+    # A grasp at the box's floor reads a few mm below it when the pose sensor is noisy or biased.
+    limits = LIMITS.model_copy(update={"outside_tolerance_m": 0.005})
+    floor = limits.workspace_low[2]
+    out = apply_ee_delta(np.array([0.5, 0.0, floor - 0.003]), IDENTITY, _action(dz=-0.01), 0.1, limits)
+    assert out.ok and Reason.CLAMP_WORKSPACE in out.clamps
+    assert out.position[2] == pytest.approx(floor)  # never below the box
+    beyond = apply_ee_delta(np.array([0.5, 0.0, floor - 0.006]), IDENTITY, _action(dz=0.01), 0.1, limits)
+    assert beyond.refused == Reason.OUTSIDE_WORKSPACE
+    strict = limits.model_copy(update={"outside_tolerance_m": 0.0})
+    assert apply_ee_delta(np.array([0.5, 0.0, floor - 0.001]), IDENTITY, _action(), 0.1, strict).refused \
+        == Reason.OUTSIDE_WORKSPACE

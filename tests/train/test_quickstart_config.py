@@ -9,7 +9,7 @@ import pytest
 from robot_rl.config import load_config
 from robot_rl.env import make_suite
 from robot_rl.errors import ConfigError
-from robot_rl.train.quickstart import QuickstartConfig, build_train_config, format_summary
+from robot_rl.train.quickstart import QuickstartConfig, build_train_config, format_summary, new_task_summary
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
 
@@ -44,3 +44,35 @@ def test_format_summary_prints_a_row_per_task():
     after = {**table, "success_rate": 0.9}
     text = format_summary({"success_before": table, "success_after": after, "timings": {"sft_s": 1.0}})
     assert "pick_red" in text and "0.25" in text and "0.90" in text
+
+
+def test_a_new_task_run_trains_that_task_alone_and_evaluates_every_task(tmp_path):
+    qs = load_config(QuickstartConfig, CONFIG).model_copy(update={"tasks": None, "new_task": "stack_red_green"})
+    cfg = build_train_config(qs, tmp_path)
+    assert cfg.suite.tasks == ["stack_red_green"]
+    assert cfg.eval.tasks is not None and len(cfg.eval.tasks) == 8 and "stack_red_green" in cfg.eval.tasks
+    bad = qs.model_copy(update={"tasks": ["pick_red", "pick_blue"], "new_task": "stack_red_green"})
+    with pytest.raises(ConfigError, match="new_task: 'stack_red_green' is not one of the tasks"):
+        build_train_config(bad, tmp_path)
+
+
+def test_new_task_summary_known_answer():
+    def table(new, a, b):
+        return {"per_task": {"new": {"success_rate": new}, "a": {"success_rate": a}, "b": {"success_rate": b}}}
+    out = new_task_summary({"success_before": table(0.1, 0.8, 0.6), "success_after": table(0.9, 0.7, 0.6)}, "new")
+    assert out["new_task"] == "new" and out["new_task_before"] == 0.1 and out["new_task_after"] == 0.9
+    assert out["pretrained_before"] == pytest.approx(0.7) and out["pretrained_after"] == pytest.approx(0.65)
+
+
+def test_success_table_reports_binomial_standard_errors():
+    from robot_rl.env import Context
+    from robot_rl.rollout.collector import EpisodeResult, RolloutJob
+    from robot_rl.train.evaluate import success_table
+
+    outcomes = {"a": [True, True, False, False], "b": [True] * 4}
+    results = [EpisodeResult(RolloutJob(Context(t, i)), ok, 0, not ok) for t, v in outcomes.items()
+               for i, ok in enumerate(v)]
+    table = success_table(results)
+    assert table["per_task"]["a"]["stderr"] == pytest.approx(0.25)  # sqrt(0.5 * 0.5 / 4)
+    assert table["per_task"]["b"]["stderr"] == 0.0
+    assert table["success_rate"] == 0.75 and table["stderr"] == pytest.approx(0.125)  # sqrt(0.25^2 + 0) / 2

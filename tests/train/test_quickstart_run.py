@@ -43,3 +43,34 @@ def test_quickstart_command_runs_the_whole_pipeline(tmp_path):
     train = load_config(TrainConfig, out / "train_config.yaml")
     assert train.policy == str(out / "sft") and train.updates == 1
     assert "pick_red" in proc.stdout and "pick_blue" in proc.stdout  # the before/after table
+
+
+def test_quickstart_new_task_from_one_demo_runs_loop_on_it_alone(tmp_path):
+    cfg = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    cfg.update(demos_per_task=2, new_task="pick_blue", new_task_demos=1)
+    cfg["sft"].update(steps=5, calibrate_steps=0)
+    cfg["train"].update(updates=1, checkpoint_every=1)
+    cfg["train"]["loop"].update(group_size=2, ppo_epochs=1)
+    cfg["train"]["schedule"].update(groups_per_batch=1, max_attempts=2)
+    cfg["train"]["rollout"]["num_workers"] = 1
+    cfg["train"]["eval"]["contexts_per_task"] = 1
+    (tmp_path / "qs.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "robot_rl.cli", "quickstart", "--config", str(tmp_path / "qs.yaml"),
+                           "--out", str(out), "--seed", "3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    from robot_rl.buffer import RolloutBuffer
+
+    with RolloutBuffer.open(out / "demos.zarr") as buf:  # 2 demos of the old task, 1 of the new one
+        assert sorted(buf.episodes.task) == ["pick_blue", "pick_red", "pick_red"]
+    with RolloutBuffer.open(out / "loop" / "rollouts.zarr") as buf:  # LOOP collected on the new task only
+        assert buf.num_episodes > 0 and set(buf.episodes.task) == {"pick_blue"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["new_task"] == "pick_blue"
+    for when in ("before", "after"):
+        assert set(summary[f"success_{when}"]["per_task"]) == {"pick_red", "pick_blue"}  # every task evaluated
+        assert summary[f"new_task_{when}"] == summary[f"success_{when}"]["per_task"]["pick_blue"]["success_rate"]
+        assert summary[f"pretrained_{when}"] == summary[f"success_{when}"]["per_task"]["pick_red"]["success_rate"]
+    assert not (out / "demos.zarr.partial").exists()
+    assert json.loads((out / "sft" / "config.json").read_text())["extra"]["sft"]["config"]["seed"] == 3
+    assert "new task pick_blue" in proc.stdout
