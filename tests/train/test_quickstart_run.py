@@ -18,14 +18,20 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quickstart_command_runs_the_whole_pipeline(tmp_path):
+def _shrunken(**top):
+    """configs/quickstart.yaml cut to seconds: few demos and SFT steps, one small LOOP update, 2 eval contexts."""
     cfg = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
-    cfg["demos_per_task"] = 1
-    cfg["sft"].update(steps=10, calibrate_steps=0)
+    cfg.update(top)
     cfg["train"].update(updates=1, checkpoint_every=1)
     cfg["train"]["loop"].update(group_size=2, ppo_epochs=1)
     cfg["train"]["schedule"].update(groups_per_batch=1, max_attempts=2)
     cfg["train"]["rollout"]["num_workers"] = 1
+    return cfg
+
+
+def test_quickstart_command_runs_the_whole_pipeline(tmp_path):
+    cfg = _shrunken(demos_per_task=1)
+    cfg["sft"].update(steps=10, calibrate_steps=0)
     cfg["train"]["eval"]["contexts_per_task"] = 2
     (tmp_path / "qs.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
@@ -46,13 +52,8 @@ def test_quickstart_command_runs_the_whole_pipeline(tmp_path):
 
 
 def test_quickstart_new_task_from_one_demo_runs_loop_on_it_alone(tmp_path):
-    cfg = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
-    cfg.update(demos_per_task=2, new_task="pick_blue", new_task_demos=1)
+    cfg = _shrunken(demos_per_task=2, new_task="pick_blue", new_task_demos=1)
     cfg["sft"].update(steps=5, calibrate_steps=0)
-    cfg["train"].update(updates=1, checkpoint_every=1)
-    cfg["train"]["loop"].update(group_size=2, ppo_epochs=1)
-    cfg["train"]["schedule"].update(groups_per_batch=1, max_attempts=2)
-    cfg["train"]["rollout"]["num_workers"] = 1
     cfg["train"]["eval"]["contexts_per_task"] = 1
     (tmp_path / "qs.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
