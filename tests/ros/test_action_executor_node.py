@@ -240,8 +240,13 @@ def test_the_spec_command_latency_sends_every_action_that_much_earlier(ex):
     assert ex.diag["action_executor"]["command_latency_s"] == "0.0000"  # the tabletop spec's
     # The robot moves (a first chunk runs) when the measured chunk arrives: its stamp holds. (A chunk arriving
     # while the robot was still would start at its arrival, action 0 first: tests/safety/test_chunk_schedule.py.)
+    # Wait for both executors to command from it, so the second chunk surely finds the first one running (under
+    # CI load a late delivery would otherwise leave an executor still, and the second chunk would start whole).
+    n_cmd, n_lat = len(ex.commands), len(ex.lat_commands)
     ex.send_chunk(_chunk())
-    ex.probe.spin_for(0.25)
+    ex.probe.spin_until(lambda: len(ex.commands) > n_cmd and len(ex.lat_commands) > n_lat, 2.0,
+                        "both executors command from the first chunk")
+    ex.probe.spin_for(0.1)
     chunk = _chunk()
     chunk[:, 0] = 0.001 * (1 + np.arange(H))  # action i moves x by (i + 1) mm: its index is readable
     t0, stamp = time.monotonic(), ex.now()
