@@ -61,7 +61,7 @@ def through_graph(ckpt: str, options: dict[str, Any], spec: str, contexts: list,
                   timeout_s: float, log_dir: Path, domain_id: int, reality: str = "none",
                   reality_seed: int = 0, reality_options: dict[str, Any] | None = None,
                   driver: tuple[int, int] | None = None, clock_speed: float | None = None,
-                  ) -> tuple[dict[str, bool], dict[str, dict]]:
+                  record: str | None = None) -> tuple[dict[str, bool], dict[str, dict]]:
     """Context id -> success from the stand-in's events; the nodes' last diagnostics."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -84,6 +84,8 @@ def through_graph(ckpt: str, options: dict[str, Any], spec: str, contexts: list,
     }
     if driver is not None:  # driver-sized frames (the policy node crops and resizes them)
         sets.update({"sim_robot.camera_width": driver[0], "sim_robot.camera_height": driver[1]})
+    if record:  # the episodes as the policy node saw them (spec-sized images), e.g. to compare with simulation's
+        sets["policy_node.buffer_path"] = str(Path(record).resolve())
     if clock_speed is not None:  # the stand-in owns time, as in the rehearsal
         sets.update({"sim_robot.publish_clock": "true", "sim_robot.clock_speed": clock_speed,
                      "policy_node.use_sim_time": "true", "action_executor.use_sim_time": "true"})
@@ -155,6 +157,8 @@ def main() -> int:
                                                    "(the rehearsal: 640x480); default: the spec's size")
     p.add_argument("--clock-speed", type=float, help="the stand-in publishes /clock at this speed and the nodes use "
                                                     "sim time, as in the rehearsal; default: wall-clock time")
+    p.add_argument("--record", metavar="BUF", help="the policy node records the graph's episodes into this rollout "
+                                                   "buffer (what the policy saw and did)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--log-dir", metavar="DIR", help="keep the nodes' logs here (default: a temporary folder)")
     args = p.parse_args()
@@ -186,7 +190,7 @@ def main() -> int:
                                   domain_id=args.domain_id, reality=args.reality, reality_seed=args.reality_seed,
                                   reality_options=reality_options,
                                   driver=tuple(map(int, args.driver.split("x"))) if args.driver else None,
-                                  clock_speed=args.clock_speed)
+                                  clock_speed=args.clock_speed, record=args.record)
         wall = time.time() - t0
         if len(res) < len(contexts):
             for log_file in sorted(Path(tmp).glob("*.log")):

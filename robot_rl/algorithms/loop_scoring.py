@@ -3,7 +3,7 @@
 The last chunk of an episode is cut short by success or the episode limit; its unexecuted tail
 never reached the env, so it earned none of the episode's reward. Every helper here takes
 ``valid`` (bool (n, H): which actions of each chunk were executed, from
-:meth:`~robot_rl.algorithms.loop.LoopBatch.action_valid`; None = all) and makes that tail get
+:meth:`~robot_rl.algorithms.loop_batch.LoopBatch.action_valid`; None = all) and makes that tail get
 no ratio, no gradient and no weight in any denominator.
 
 Granularities (robot_rl.algorithms.ppo): ``token`` (n, H, A), ``action`` (n, H), ``chunk`` (n,).
@@ -13,15 +13,14 @@ the chunk's log-prob sums its executed actions only (:func:`reduce_executed`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from robot_rl.algorithms.loop_batch import LoopBatch
+from robot_rl.algorithms.loop_config import LoopConfig, LoopPolicy
 from robot_rl.algorithms.ppo import Granularity, reduce_log_prob
 from robot_rl.errors import AlgorithmError
-
-if TYPE_CHECKING:
-    from robot_rl.algorithms.loop import LoopBatch, LoopConfig, LoopPolicy
 
 
 def reduce_executed(per_dim: torch.Tensor, granularity: Granularity, valid: torch.Tensor | None) -> torch.Tensor:

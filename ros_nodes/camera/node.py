@@ -23,7 +23,8 @@ from robot_rl.ros_config.camera import CameraNodeConfig
 from robot_rl.ros_config.camera_info import CameraCalibration
 from robot_rl.ros_config.params_file import parameter_fields
 from ros_nodes import qos
-from ros_nodes.camera.sources import Frame, FrameSource, SourceError, make_source
+from ros_nodes.camera.frame import Frame, FrameSource, SourceError
+from ros_nodes.camera.sources import make_source
 from ros_nodes.messages import ERROR, OK, WARN, camera_info_msg, diagnostic_array, image_to_msg, ns_to_stamp
 from ros_nodes.params import NodeParams
 

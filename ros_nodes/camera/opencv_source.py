@@ -7,7 +7,7 @@ import time
 import cv2
 import numpy as np
 
-from ros_nodes.camera.sources import Frame, FrameSource, SourceError
+from ros_nodes.camera.frame import Frame, FrameSource, SourceError
 
 
 class OpenCVSource(FrameSource):

@@ -11,7 +11,7 @@ import numpy as np
 import pyrealsense2 as rs
 
 from robot_rl.ros_config.camera_info import CameraCalibration
-from ros_nodes.camera.sources import Frame, FrameSource, SourceError
+from ros_nodes.camera.frame import Frame, FrameSource, SourceError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import pyrealsense2 as rs
 
 from robot_rl.ros_config.camera_info import CameraCalibration
 from ros_nodes.camera.realsense import frameset_to_frame, intrinsics_to_calibration
-from ros_nodes.camera.sources import Frame, FrameSource, SourceError
+from ros_nodes.camera.frame import Frame, FrameSource, SourceError
 
 
 def test_pattern(n: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

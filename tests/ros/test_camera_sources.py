@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from robot_rl.ros_config import CameraNodeConfig
-from ros_nodes.camera.sources import SourceError, make_source
+from ros_nodes.camera.frame import SourceError
+from ros_nodes.camera.sources import make_source
 from ros_nodes.camera.software import test_pattern as pattern
 
 

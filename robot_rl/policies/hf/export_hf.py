@@ -9,7 +9,7 @@ acts on either with the same code. All H*A action positions come out of one LM f
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -17,14 +17,15 @@ from torch import nn
 from robot_rl.policies.heads import HEAD_OUTPUTS
 from robot_rl.policies.hf.lora import LoRALinear, merge_lora
 
-if TYPE_CHECKING:
-    from robot_rl.policies.hf.modeling_hf import HFVLA
+# The HFVLA of modeling_hf.py, which imports this module: typed by what is used here, so the two do not import
+# each other. It has ``spec``, ``head_kind``, ``lm`` and ``network(images, proprio, ids) -> {output: tensor}``.
+VLA = TypeVar("VLA", bound=nn.Module)
 
 
 class HFVLAGraph(nn.Module):
     """(image_cam0, ..., image_camN-1, proprio, instruction_ids) -> head outputs in ``HEAD_OUTPUTS`` order."""
 
-    def __init__(self, policy: HFVLA) -> None:
+    def __init__(self, policy: nn.Module) -> None:
         super().__init__()
         self.policy = policy
         self.num_cameras = len(policy.spec.cameras)
@@ -35,13 +36,13 @@ class HFVLAGraph(nn.Module):
         return tuple(out[name] for name in HEAD_OUTPUTS[self.policy.head_kind])
 
 
-def needs_export_copy(policy: HFVLA) -> bool:
+def needs_export_copy(policy: nn.Module) -> bool:
     """True when the exported graph differs in form from ``policy``: LoRA adapters to merge or non-fp32 weights."""
     has_lora = any(isinstance(m, LoRALinear) for m in policy.modules())
     return has_lora or any(p.dtype != torch.float32 for p in policy.parameters())
 
 
-def export_copy(policy: HFVLA) -> HFVLA:
+def export_copy(policy: VLA) -> VLA:
     """``policy`` itself, or an eval-mode fp32 copy with its LoRA adapters merged into the base weights.
 
     fp32 because onnxruntime's CPU kernels have no bfloat16 matmul; merging because a deployed graph
