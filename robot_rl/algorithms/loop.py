@@ -22,7 +22,6 @@ Policy interface used here (robot_rl.policies)::
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
