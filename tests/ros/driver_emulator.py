@@ -82,7 +82,10 @@ def main() -> int:
     node.create_subscription(Float64, "/robot_rl/command/gripper",
                              lambda m: record("/robot_rl/command/gripper", "", {"data": m.data}), RELIABLE)
 
+    sent = {"state": 0, "images": 0}
+
     def publish_state() -> None:
+        sent["state"] += 1
         stamp = node.get_clock().now().to_msg()
         js = JointState(name=names, position=[float(p) for p in positions])
         js.header.stamp = stamp
@@ -95,6 +98,7 @@ def main() -> int:
             pose_pub.publish(pose)
 
     def publish_images() -> None:
+        sent["images"] += 1
         now = node.get_clock().now()
         data, step = frame(encoding, now.nanoseconds * 1e-9)
         for name, (image_pub, info_pub) in cams.items():
@@ -108,6 +112,13 @@ def main() -> int:
             info.header = img.header
             info_pub.publish(info)
 
+    def report() -> None:
+        # Shown with the nodes' logs when a test fails: what was published and who was listening.
+        matched = {pub.topic_name: pub.get_subscription_count()
+                   for pub in [joints_pub, *([pose_pub] if pose_pub else []), *(p for pair in cams.values() for p in pair)]}
+        print(f"published {sent['state']} states, {sent['images']} image pairs; subscribers matched {matched}", flush=True)
+
+    node.create_timer(5.0, report)
     node.create_timer(0.02, publish_state)   # 50 Hz (UR: 500 Hz, FR3: 1 kHz; lower here to spare the CPU)
     node.create_timer(1 / 15, publish_images)  # 15 fps (realsense-ros: 30 by default)
     try:

@@ -36,12 +36,13 @@ def executable(name: str) -> str:
 
 
 class NodeProcess:
-    """A node started through its console script; output goes to a log file shown on failure."""
+    """A node started through its console script (or ``command``); output goes to a log file shown on failure."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
+                 command: list[str] | None = None) -> None:
         self.log_path = log_dir / f"{name}-{len(list(log_dir.glob(name + '*')))}.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen([executable(name), "--ros-args", *args], env=env, cwd=ROOT,
+        self.proc = subprocess.Popen(command or [executable(name), "--ros-args", *args], env=env, cwd=ROOT,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:

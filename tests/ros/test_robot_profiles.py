@@ -13,7 +13,6 @@ list is the policy's alone here.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,7 +55,7 @@ def _wait_for(probe: Probe, path: Path, predicate, timeout: float, procs: list, 
             return lines
         dead = [p for p in procs if not p.alive()]
         if dead or time.monotonic() > end:
-            logs = "\n".join(p.log()[-3000:] for p in procs)
+            logs = "\n".join(f"--- {p.log_path.name}\n{p.log()[-3000:]}" for p in procs)
             raise AssertionError(f"{what}: got {len(lines)} commands; dead: {len(dead)}\n{logs}")
 
 
@@ -83,8 +82,9 @@ def test_profile_commands_reach_the_emulated_driver(profile, tmp_path, domain_id
                                             f"{profile}.yaml", tmp_path / "test.yaml")
                                 for a in ("--params-file", str(f))], env, node_logs)
              for node, file in files.items()]
-    emulator = subprocess.Popen([sys.executable, str(Path(__file__).with_name("driver_emulator.py")), robot,
-                                 encoding, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The emulator's output goes to a log file like the nodes' (an unread pipe fills and blocks it).
+    procs.append(NodeProcess(f"{robot}_driver_emulator", [], env, node_logs, command=[
+        sys.executable, str(Path(__file__).with_name("driver_emulator.py")), robot, encoding, str(out)]))
     probe = Probe(domain_id, large_data=True)  # the operator's side: the task instruction (latched)
     probe.node.create_publisher(String, topics.INSTRUCTION, qos.LATCHED).publish(String(data="pick up the cube"))
     try:
@@ -94,8 +94,6 @@ def test_profile_commands_reach_the_emulated_driver(profile, tmp_path, domain_id
     finally:
         for p in procs:
             p.stop()
-        emulator.terminate()
-        emulator.wait(timeout=10)
         probe.close()
     ex = prof["action_executor"]["ros__parameters"]
     grippers = [x["data"] for x in lines if x["topic"] == grip]

@@ -28,3 +28,19 @@ def test_overrides_and_errors(tmp_path):
         TrainConfig.load(path, {"loop.clip_hihg": 0.3})
     with pytest.raises(ConfigError, match=r"loop.advantage: got 'ppo'"):
         TrainConfig.load(path, {"loop.advantage": "ppo"})
+
+
+@pytest.mark.parametrize("name", ["suite_multitask.yaml", "suite_new_task.yaml"])
+def test_suite_scenarios_validate(name, tmp_path):
+    """The full-suite quickstart scenarios: all eight tasks, LIBERO-style per-task layouts, held-out evaluation."""
+    from robot_rl.config import load_config
+    from robot_rl.train.quickstart import QuickstartConfig, build_train_config
+
+    qs = load_config(QuickstartConfig, CONFIGS / name)
+    train = build_train_config(qs, tmp_path, source=name)
+    assert qs.tasks is None and qs.suite_options["layout"] == "per_task"
+    assert train.eval.split == "eval" and train.policy == str(tmp_path / "sft")
+    if qs.new_task is None:
+        assert train.suite.tasks is None and train.schedule.sampling == "task_balanced"
+    else:
+        assert qs.new_task_demos == 1 and train.suite.tasks == [qs.new_task] and len(train.eval.tasks) == 8
