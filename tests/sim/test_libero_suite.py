@@ -111,3 +111,19 @@ def test_success_tables_known_answer():
     assert d["success_rate"] == 0.75 and d["per_task"]["a"] == {"success_rate": 0.5, "successes": 1, "episodes": 2}
     table = format_table([rep, EvalReport("t", [EpisodeOutcome("t", "c", 0, False, 5)])])
     assert "50.0%" in table and "75.0%" in table and "0.0%" in table
+
+
+def test_config_paths_are_per_installation(tmp_path, monkeypatch):
+    """A config left by another installation (another checkout, a deleted .venv) is never read."""
+    from sim.libero import catalog
+
+    monkeypatch.delenv(catalog.CONFIG_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    stale = {"bddl_files": "/gone/.venv/libero/bddl_files"}
+    monkeypatch.setattr(catalog, "_bundled_paths", lambda: stale)
+    old = catalog.configure_paths()
+    monkeypatch.delenv(catalog.CONFIG_ENV)
+    monkeypatch.setattr(catalog, "_bundled_paths", lambda: {"bddl_files": "/here/.venv/libero/bddl_files"})
+    new = catalog.configure_paths()
+    assert new != old and yaml.safe_load((new / "config.yaml").read_text())["bddl_files"].startswith("/here/")
+    assert yaml.safe_load((old / "config.yaml").read_text())["bddl_files"].startswith("/gone/")
